@@ -45,7 +45,7 @@ demo: setup
 	@echo "[demo] all notebooks ran; figures in figures/ (cpu) or figures/$(PROFILE)/"
 
 test: setup
-	@$(VENV)/bin/python -m pytest -q --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 clean-cache:
 	rm -rf .cache runs

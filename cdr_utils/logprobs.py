@@ -29,7 +29,7 @@ class ScoreResult:
     sum:      (N,) float64, log p(y | x) in nats over the scored span
     n_tokens: (N,) int64, number of scored tokens
     mean:     (N,) float64, sum / n_tokens (nats per token)
-    token_logprobs / tokens: optional, N arrays of shape (n_tokens[i],) float32 / lists of token strings
+    token_logprobs / tokens: optional, N arrays of shape (n_tokens[i],) float32 / lists of decoded token texts
     n_truncated: (N,) int64, prompt tokens dropped from the left (all 0 unless truncation="left")
     meta:     model name, dtype, template hash and scoring options: everything the numbers depend on
     """
@@ -149,7 +149,7 @@ class LogProbScorer:
         """Score the output of `encode` (lets callers validate several scorers before any model work)."""
         encoded, cut = prepared
         token_lps = self.score_encoded(encoded)
-        tokens = ([self.tokenizer.convert_ids_to_tokens(e.ids[e.start:e.end]) for e in encoded]
+        tokens = ([[self.tokenizer.decode([t]) for t in e.ids[e.start:e.end]] for e in encoded]
                   if return_tokens else None)
         return ScoreResult(sum=np.array([lp.astype(np.float64).sum() for lp in token_lps]),
                            n_tokens=np.array([e.end - e.start for e in encoded], dtype=np.int64),

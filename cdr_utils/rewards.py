@@ -36,6 +36,15 @@ class RewardResult:
     weak: ScoreResult
     reduction: str
 
+    def to_frame(self):
+        """One row per response: each model's sum (nats) and token count, and both reductions of the ratio."""
+        import pandas as pd
+
+        return pd.DataFrame({"logp_strong": self.strong.sum, "logp_weak": self.weak.sum,
+                             "n_tokens_strong": self.strong.n_tokens, "n_tokens_weak": self.weak.n_tokens,
+                             "r_sum": density_ratio(self.strong, self.weak, "sum"),
+                             "r_mean": density_ratio(self.strong, self.weak, "mean")})
+
 
 class DensityRatioReward:
     """Scores (prompt, response) pairs under both models and returns the density ratio."""

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cdr_utils import DensityRatioReward, LogProbScorer
-from conftest import MARKERS, naive_logprob
+from reference import MARKERS, naive_logprob
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant."}
 PROMPTS = [

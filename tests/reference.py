@@ -1,0 +1,31 @@
+"""The independent naive reference that every scorer path is checked against."""
+import torch
+
+# The end-of-turn marker each test template writes after an assistant turn (known by hand, not computed
+# by the library): ChatML, the plain template (tiny GPT-2: "<|endoftext|>"), Gemma 3.
+MARKERS = {"tiny-random-llama": "<|im_end|>", "tiny-random-gpt2": "<|endoftext|>",
+           "smollm2-135m-instruct": "<|im_end|>", "gemma3-270m": "<end_of_turn>"}
+
+
+def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True, chat_template=None):
+    """One example, one full forward, full-vocabulary log-softmax; the span found by re-tokenizing:
+    start = length of the common token prefix of tok(prompt rendering) and tok(whole rendering),
+    end   = number of tokens of the whole rendering cut right after (or before) the final marker.
+    Returns (sum in nats, n_tokens, per-token log-probs)."""
+    kw = dict(tokenize=False, chat_template=chat_template)
+    p_text = tok.apply_chat_template(prompt, add_generation_prompt=True, **kw)
+    f_text = tok.apply_chat_template(prompt + [{"role": "assistant", "content": response}], **kw)
+    p_ids = tok(p_text, add_special_tokens=False)["input_ids"]
+    f_ids = tok(f_text, add_special_tokens=False)["input_ids"]
+    start = 0
+    while start < len(p_ids) and p_ids[start] == f_ids[start]:
+        start += 1
+    cut = f_text.rindex(marker) + (len(marker) if include_end_of_turn else 0)
+    u_ids = tok(f_text[:cut], add_special_tokens=False)["input_ids"]
+    assert f_ids[:len(u_ids)] == u_ids, "reference: the cut text is not a token prefix"
+    end = len(u_ids)
+    with torch.no_grad():
+        logits = model(torch.tensor([f_ids])).logits[0].float()
+    lp = torch.log_softmax(logits, dim=-1)
+    per_token = [lp[k - 1, f_ids[k]].item() for k in range(start, end)]
+    return sum(per_token), end - start, per_token
