@@ -42,7 +42,7 @@ demo: setup
 	      -p profile $(PROFILE) || exit 1; \
 	  echo "[demo] $$name done in $$(( $$(date +%s) - start )) s -> runs/$(PROFILE)/$$name"; \
 	done
-	@echo "[demo] all notebooks ran; figures in figures/ (cpu) or figures/$(PROFILE)/"
+	@echo "[demo] all notebooks ran; executed copies in runs/$(PROFILE)/, figures in $(if $(filter cpu,$(PROFILE)),figures/,figures/$(PROFILE)/)"
 
 test: setup
 	@$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -14,6 +14,8 @@ How it stays exact and cheap:
 """
 from __future__ import annotations
 
+import copy
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,14 +59,29 @@ def _body_and_head(model):
     return body, head
 
 
+def _auto_batch_tokens(model) -> int:
+    """Token budget per forward pass. CPU: 4096 (batching buys little there). GPU: a quarter of the free
+    memory over a generous per-token activation estimate (hidden x layers x 4 bytes x 8), clamped."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return 4096
+    free, _ = torch.cuda.mem_get_info(device)
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    per_token = cfg.hidden_size * cfg.num_hidden_layers * 4 * 8
+    return int(min(max(free // 4 // per_token, 1024), 131072))
+
+
 class LogProbScorer:
     """Scores responses under one causal LM with its own tokenizer and chat template.
 
     Args:
         include_end_of_turn: score the template's end-of-turn marker after the response (DESIGN.md default).
         chat_template: override the tokenizer's template (required when it has none).
-        max_batch_tokens: padded tokens per forward pass (rows x longest row).
+        max_batch_tokens: padded tokens per forward pass (rows x longest row); None sizes it from the
+            device (4096 on CPU; from free memory on a GPU, halved on out-of-memory).
         max_batch_size: optional cap on rows per forward pass.
+        share_prefix / min_shared_prefix: run a scoring prompt shared by several responses (of at least
+            that many tokens) once and reuse its KV cache; the numbers equal independent scoring.
         head_chunk: scored positions projected through the LM head at once (bounds the fp32 logits to
             head_chunk x vocabulary floats).
         max_length: context limit; defaults to the model's max_position_embeddings.
@@ -74,7 +91,8 @@ class LogProbScorer:
     """
 
     def __init__(self, model, tokenizer, *, include_end_of_turn: bool = True, chat_template: str | None = None,
-                 max_batch_tokens: int = 4096, max_batch_size: int | None = None, head_chunk: int = 256,
+                 max_batch_tokens: int | None = None, max_batch_size: int | None = None, head_chunk: int = 256,
+                 share_prefix: bool = True, min_shared_prefix: int = 32,
                  max_length: int | None = None, truncation: str = "error", progress: bool | None = None,
                  name: str | None = None):
         if truncation not in ("error", "left"):
@@ -83,7 +101,9 @@ class LogProbScorer:
         self.encoder = ChatEncoder(tokenizer, chat_template=chat_template, include_end_of_turn=include_end_of_turn)
         self.body, self.head = _body_and_head(model)
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
-        self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size or 1 << 30
+        self.max_batch_tokens = max_batch_tokens or _auto_batch_tokens(model)
+        self.max_batch_size = max_batch_size or 1 << 30
+        self.share_prefix, self.min_shared_prefix = share_prefix, min_shared_prefix
         self.head_chunk, self.truncation, self.progress = head_chunk, truncation, progress
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
         self.name = name or getattr(model, "name_or_path", None) or model.config._name_or_path
@@ -156,50 +176,95 @@ class LogProbScorer:
                            token_logprobs=token_lps if return_tokens else None, tokens=tokens,
                            n_truncated=cut, meta=dict(self.meta))
 
-    def batches(self, encoded: list[Encoded]) -> list[list[int]]:
-        """Indices grouped into batches of at most max_batch_tokens padded tokens, longest first."""
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+    def batches(self, widths: list[int]) -> list[list[int]]:
+        """Indices grouped into batches of at most max_batch_tokens padded tokens (rows x widest row) and
+        max_batch_size rows, longest first."""
+        order = sorted(range(len(widths)), key=lambda i: -widths[i])
         out, cur = [], []
         for i in order:
-            width = len(encoded[cur[0]].ids) - 1 if cur else len(encoded[i].ids) - 1
-            if cur and ((len(cur) + 1) * width > self.max_batch_tokens or len(cur) == self.max_batch_size):
+            if cur and ((len(cur) + 1) * widths[cur[0]] > self.max_batch_tokens or len(cur) == self.max_batch_size):
                 out.append(cur)
                 cur = []
             cur.append(i)
         return out + ([cur] if cur else [])
 
+    def plan(self, encoded: list[Encoded]) -> list[tuple[int, list[int]]]:
+        """Work units (shared prefix length, indices). Responses whose inputs agree on a prefix of at least
+        min_shared_prefix tokens (N candidates for one prompt) form a group that runs the prefix once; the
+        rest are batched by length. Prefix = all input tokens before the one that predicts the first scored
+        token, so every scored position lies in the part each row runs itself."""
+        groups: dict[tuple, list[int]] = {}
+        if self.share_prefix:
+            for i, e in enumerate(encoded):
+                if e.start - 1 >= self.min_shared_prefix:
+                    groups.setdefault(tuple(e.ids[:e.start - 1]), []).append(i)
+        units, alone = [], set(range(len(encoded)))
+        for key, idx in groups.items():
+            if len(idx) > 1:
+                p = len(key)
+                units += [(p, [idx[j] for j in b]) for b in self.batches([len(encoded[i].ids) - 1 - p for i in idx])]
+                alone -= set(idx)
+        alone = sorted(alone)
+        units += [(0, [alone[j] for j in b]) for b in self.batches([len(encoded[i].ids) - 1 for i in alone])]
+        return units
+
     def score_encoded(self, encoded: list[Encoded]) -> list[np.ndarray]:
-        """Per-token log-probs (float32 arrays) of each encoded example's scored span, in input order."""
+        """Per-token log-probs (float32 arrays) of each encoded example's scored span, in input order.
+        On a GPU out-of-memory error the batch is split in two and the token budget halved for the rest."""
         from tqdm.auto import tqdm
 
         results: list[np.ndarray | None] = [None] * len(encoded)
         show = self.progress if self.progress is not None else len(encoded) > 64
         bar = tqdm(total=len(encoded), desc=f"scoring {self.name}", unit="resp", disable=not show)
-        for batch in self.batches(encoded):
-            for i, lp in zip(batch, self._forward([encoded[i] for i in batch])):
+        queue, prefix_cache = deque(self.plan(encoded)), {}
+        while queue:
+            p, batch = queue.popleft()
+            try:
+                lps = self._forward([encoded[i] for i in batch], p, prefix_cache)
+            except torch.OutOfMemoryError:
+                if len(batch) == 1:
+                    raise
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
+                half = len(batch) // 2
+                queue.extendleft([(p, batch[half:]), (p, batch[:half])])
+                continue
+            for i, lp in zip(batch, lps):
                 results[i] = lp
             bar.update(len(batch))
         bar.close()
         return results
 
     @torch.inference_mode()
-    def _forward(self, items: list[Encoded]) -> list[np.ndarray]:
-        """One padded forward pass of the body; LM head only at scored positions, in chunks."""
-        width = max(len(e.ids) for e in items) - 1  # the last scored token is never an input
-        ids = torch.zeros(len(items), width, dtype=torch.long)
-        mask = torch.zeros(len(items), width, dtype=torch.long)
+    def _forward(self, items: list[Encoded], p: int = 0, prefix_cache: dict | None = None) -> list[np.ndarray]:
+        """One padded forward pass of the body over ids[p:end-1] of each item (after the shared prefix
+        ids[:p], run once and kept in `prefix_cache`); the LM head only at scored positions, in chunks."""
+        dev, n_rows = self.device, len(items)
+        width = max(len(e.ids) for e in items) - 1 - p  # the last scored token is never an input
+        ids = torch.zeros(n_rows, width, dtype=torch.long)
+        mask = torch.zeros(n_rows, p + width, dtype=torch.long)
         rows, cols, targets = [], [], []
         for r, e in enumerate(items):
-            n = len(e.ids) - 1
-            ids[r, :n] = torch.tensor(e.ids[:-1])
-            mask[r, :n] = 1
+            n = len(e.ids) - 1 - p
+            ids[r, :n] = torch.tensor(e.ids[p:-1])
+            mask[r, :p + n] = 1
             rows += [r] * (e.end - e.start)
-            cols += range(e.start - 1, e.end - 1)  # position k-1 predicts token k
+            cols += range(e.start - 1 - p, e.end - 1 - p)  # position k-1 predicts token k
             targets += e.ids[e.start:e.end]
-        hidden = self.body(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)[0]
-        picked = hidden[torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)]
-        targets = torch.tensor(targets, device=self.device)
-        out = torch.empty(len(targets), dtype=torch.float32, device=self.device)
+        kwargs = {"use_cache": False}
+        if p:
+            key = tuple(items[0].ids[:p])
+            if key not in prefix_cache:  # one entry: units of a group are consecutive in the plan
+                prefix_cache.clear()
+                prefix_cache[key] = self.body(input_ids=torch.tensor([key], device=dev), use_cache=True).past_key_values
+            cache = copy.deepcopy(prefix_cache[key])
+            cache.batch_repeat_interleave(n_rows)
+            kwargs = {"use_cache": True, "past_key_values": cache}
+        hidden = self.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), **kwargs)[0]
+        picked = hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)]
+        targets = torch.tensor(targets, device=dev)
+        out = torch.empty(len(targets), dtype=torch.float32, device=dev)
         for s in range(0, len(targets), self.head_chunk):
             logits = self._logits(picked[s:s + self.head_chunk])
             lse = torch.logsumexp(logits, dim=-1)
