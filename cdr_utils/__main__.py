@@ -1,10 +1,11 @@
-"""Command line: `python -m cdr_utils prepare` (build the offline model caches)."""
+"""Command line: `python -m cdr_utils prepare` (build the offline model caches) and `score` (cli.py)."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import time
 
+from .cli import add_score_parser
 from .models import OFFLINE, prepare_offline_model
 from .profiles import _gemma_accepted
 
@@ -27,6 +28,7 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="dequantize the packaged GGUF models into the safetensors cache").set_defaults(
         func=_prepare)
+    add_score_parser(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

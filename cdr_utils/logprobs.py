@@ -88,13 +88,16 @@ class LogProbScorer:
         truncation: "error" (default: never truncate silently) or "left" (drop prompt tokens from the left,
             counted in ScoreResult.n_truncated; the response itself is never cut).
         progress: show a progress bar (None: only for more than 64 examples).
+        cache_dir / shard_size: keep results in a content-addressed on-disk cache (cache.py), computed and
+            written `shard_size` examples at a time; a re-run (or a killed run) computes only what is missing.
+            `last_stats` tells how many examples the last call computed and how many it found cached.
     """
 
     def __init__(self, model, tokenizer, *, include_end_of_turn: bool = True, chat_template: str | None = None,
                  max_batch_tokens: int | None = None, max_batch_size: int | None = None, head_chunk: int = 256,
                  share_prefix: bool = True, min_shared_prefix: int = 32,
                  max_length: int | None = None, truncation: str = "error", progress: bool | None = None,
-                 name: str | None = None):
+                 name: str | None = None, cache_dir=None, shard_size: int = 256):
         if truncation not in ("error", "left"):
             raise ValueError(f"truncation must be 'error' or 'left', got {truncation!r}")
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -106,6 +109,7 @@ class LogProbScorer:
         self.share_prefix, self.min_shared_prefix = share_prefix, min_shared_prefix
         self.head_chunk, self.truncation, self.progress = head_chunk, truncation, progress
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
+        self.cache_dir, self.shard_size, self._cache, self.last_stats = cache_dir, shard_size, None, {}
         self.name = name or getattr(model, "name_or_path", None) or model.config._name_or_path
         self.meta = {"model": self.name, "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
                      "template_hash": self.encoder.template_hash, "include_end_of_turn": include_end_of_turn,
@@ -168,7 +172,14 @@ class LogProbScorer:
     def score_prepared(self, prepared: tuple[list[Encoded], np.ndarray], *, return_tokens: bool = False) -> ScoreResult:
         """Score the output of `encode` (lets callers validate several scorers before any model work)."""
         encoded, cut = prepared
-        token_lps = self.score_encoded(encoded)
+        if self.cache_dir is None:
+            token_lps = self.score_encoded(encoded)
+            self.last_stats = {"computed": len(encoded), "cached": 0}
+        else:
+            from .cache import ScoreCache, score_with_cache
+
+            self._cache = self._cache or ScoreCache(self.cache_dir, self)
+            token_lps, self.last_stats = score_with_cache(self, encoded, self._cache, self.shard_size)
         tokens = ([[self.tokenizer.decode([t]) for t in e.ids[e.start:e.end]] for e in encoded]
                   if return_tokens else None)
         return ScoreResult(sum=np.array([lp.astype(np.float64).sum() for lp in token_lps]),

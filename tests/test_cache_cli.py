@@ -1,0 +1,139 @@
+"""The resumable cache and the scoring CLI: cache hits, a SIGKILLed run resumed, two processes merged."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdr_utils import LogProbScorer, load_model
+from reference import MARKERS, naive_logprob
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = "the a density ratio model answer question capital france paris code python sum token reward".split()
+
+
+def _rows(n, seed=0):
+    rng = random.Random(seed)
+    return [{"id": f"r{i}", "prompt": [{"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(3, 20)))}],
+             "response": " ".join(rng.choices(WORDS, k=rng.randint(5, 60)))} for i in range(n)]
+
+
+def _write(rows, path):
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def _cli(*args, launcher=(sys.executable, "-m")):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return [*launcher, "cdr_utils", "score", "--model", "tiny-random-llama", *args], env
+
+
+def _read(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+def test_cache_hit_equals_computed_and_reference(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    rows = _rows(12)
+    prompts, responses = [r["prompt"] for r in rows], [r["response"] for r in rows]
+    first = LogProbScorer(model, tok, cache_dir=tmp_path, shard_size=5)
+    a = first.score(prompts, responses)
+    assert first.last_stats == {"computed": 12, "cached": 0}
+    again = LogProbScorer(model, tok, cache_dir=tmp_path, shard_size=5)
+    b = again.score(prompts[::-1], responses[::-1], return_tokens=True)
+    assert again.last_stats == {"computed": 0, "cached": 12}
+    np.testing.assert_array_equal(b.sum[::-1], a.sum)
+    for i in (0, 5, 11):
+        ref_sum, ref_n, _ = naive_logprob(model, tok, prompts[i], responses[i], MARKERS["tiny-random-llama"])
+        assert abs(a.sum[i] - ref_sum) < 1e-3 and a.n_tokens[i] == ref_n
+
+
+def test_cache_key_separates_models_templates_and_options(tiny_llama, tmp_path):
+    from cdr_utils.chat import PLAIN_CHAT_TEMPLATE
+
+    model, tok = tiny_llama
+    rows = _rows(3)
+    args = ([r["prompt"] for r in rows], [r["response"] for r in rows])
+    LogProbScorer(model, tok, cache_dir=tmp_path).score(*args)
+    other_seed = load_model("tiny-random-llama", seed=1)
+    for scorer in (LogProbScorer(model, tok, cache_dir=tmp_path, include_end_of_turn=False),
+                   LogProbScorer(model, tok, cache_dir=tmp_path, chat_template=PLAIN_CHAT_TEMPLATE),
+                   LogProbScorer(*other_seed, cache_dir=tmp_path)):
+        scorer.score(*args)
+        assert scorer.last_stats["computed"] == 3
+    assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 4
+
+
+def test_killed_run_resumes_only_missing_shards_and_matches_uninterrupted(tmp_path):
+    data = _write(_rows(3000), tmp_path / "data.jsonl")
+    cache, out = tmp_path / "cache", tmp_path / "out.jsonl"
+    cmd, env = _cli("--data", str(data), "--out", str(out), "--cache-dir", str(cache), "--shard-size", "100")
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(cache.glob("*/*.npz")):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_rows = sum(len(np.load(s)["keys"]) for s in cache.glob("*/*.npz"))
+    assert 0 < done_rows < 3000, f"the kill must land mid-run ({done_rows} rows were done)"
+    assert not out.exists()
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
+    stats = json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]
+    assert stats["cached"] == done_rows and stats["computed"] == 3000 - done_rows
+    full_out = tmp_path / "full.jsonl"
+    cmd2, _ = _cli("--data", str(data), "--out", str(full_out), "--cache-dir", str(tmp_path / "fresh"),
+                   "--shard-size", "100")
+    subprocess.run(cmd2, env=env, cwd=ROOT, check=True, capture_output=True)
+    resumed, uninterrupted = _read(out), _read(full_out)
+    assert [r["id"] for r in resumed] == [f"r{i}" for i in range(3000)]
+    assert [r["logp_sum"] for r in resumed] == [r["logp_sum"] for r in uninterrupted]  # bitwise
+    # a finished job re-run does no model work
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
+    assert json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]["computed"] == 0
+
+
+def test_cli_two_processes_merge_to_the_one_process_output(tmp_path):
+    """torchrun starts two gloo processes here; `accelerate launch --cpu --num_processes 2` starts only one on
+    this machine (its multi-CPU mode wants MPI, see DESIGN.md), so torchrun is what exercises the sharding."""
+    data = _write(_rows(41), tmp_path / "data.jsonl")
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    cmd, env = _cli("--data", str(data), "--out", str(one))
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
+    torchrun = (str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m")
+    cmd, env = _cli("--data", str(data), "--out", str(two), launcher=torchrun)
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
+    stats = json.loads(Path(f"{two}.stats.json").read_text())
+    assert stats["processes"] == 2 and [p["rows"] for p in stats["parts"]] == [21, 20]
+    a, b = _read(one), _read(two)
+    assert [r["id"] for r in b] == [r["id"] for r in a]
+    np.testing.assert_allclose([r["logp_sum"] for r in b], [r["logp_sum"] for r in a], atol=1e-4)
+    assert [r["logp_n_tokens"] for r in b] == [r["logp_n_tokens"] for r in a]
+    assert not Path(f"{two}.parts").exists()
+
+
+def test_cli_bad_record_names_the_id_and_writes_nothing(tmp_path):
+    rows = _rows(5)
+    rows[3]["prompt"] = [{"role": "robot", "content": "x"}]
+    data, out = _write(rows, tmp_path / "data.jsonl"), tmp_path / "out.jsonl"
+    cmd, env = _cli("--data", str(data), "--out", str(out))
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "record 'r3', field 'prompt[0].role'" in proc.stderr
+    assert not out.exists()
+
+
+def test_vllm_backend_says_not_installed():
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vllm is installed here")  # never on the CPU machines this suite runs on
+    except ImportError:
+        pass
+    from cdr_utils.vllm_backend import vllm_score
+
+    with pytest.raises(ImportError, match="needs the `vllm` package, which is not installed"):
+        vllm_score("any", [[{"role": "user", "content": "x"}]], ["y"])
