@@ -101,3 +101,21 @@ def test_out_of_memory_splits_the_batch_and_halves_the_budget(tiny_llama, monkey
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert sizes[0] == len(prompts) and max(sizes[1:]) <= len(prompts) // 2 + 1
     assert scorer.max_batch_tokens < 10**6
+
+
+def test_lm_head_only_sees_scored_positions_in_chunks(tiny_gpt2):
+    """Memory bound: the LM head is applied to at most head_chunk hidden states at a time, only at scored
+    positions; the model's own forward (full batch x sequence x vocabulary logits) is never called."""
+    model, tok = tiny_gpt2
+    prompts, responses = _workload()
+    scorer = LogProbScorer(model, tok, head_chunk=4)
+    rows, full = [], []
+    h1 = scorer.head.register_forward_hook(lambda m, inp, out: rows.append(tuple(inp[0].shape)))
+    h2 = model.register_forward_hook(lambda m, inp, out: full.append(1))
+    try:
+        res = scorer.score(prompts, responses)
+    finally:
+        h1.remove()
+        h2.remove()
+    assert full == [] and all(len(s) == 2 and s[0] <= 4 for s in rows)
+    assert sum(s[0] for s in rows) == res.n_tokens.sum()
