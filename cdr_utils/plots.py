@@ -86,3 +86,22 @@ def length_figure(table):
         ax.set_xlabel("response length (strong model's tokens)")
     fig.tight_layout()
     return fig
+
+
+def section_bars_figure(table, title: str = ""):
+    """Grouped bars: one group per RewardBench section (and the overall Score), one bar per method.
+    `table`: DataFrame indexed by method with columns Chat, Chat Hard, Safety, Reasoning, Score (percent)."""
+    cols = [c for c in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if c in table.columns]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x, width = np.arange(len(cols)), 0.8 / len(table)
+    colors = plt.get_cmap("tab10").colors
+    for k, (method, row) in enumerate(table[cols].iterrows()):
+        ax.bar(x - 0.4 + (k + 0.5) * width, row.values, width, label=method, color=colors[k % len(colors)])
+    ax.axhline(50, color="k", lw=0.6, ls="--")  # a coin flip; a rule that ties (ties count as wrong) can go below
+    ax.set_xticks(x, cols)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "RewardBench-style sections (dashed: chance)", fontsize=10)
+    ax.legend(fontsize=8, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.1))
+    fig.tight_layout()
+    return fig

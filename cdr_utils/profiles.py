@@ -36,6 +36,10 @@ class Profile:
     seed: int = 0
     primer_examples: int = 4        # notebook 00: how many (prompt, good, bad) examples to draw
     licences: dict = field(default_factory=dict)
+    # notebook 03 (rewardbench.load_profile_bench): "minibench", a hub data set id or a local .json/.jsonl/.parquet
+    bench: str = "minibench"
+    bench_per_section: int | None = None  # stratified rows per section; None: all
+    bench_max_chars: int | None = None    # skip rows longer than this (prompt + longer response, characters)
 
 
 def _gemma_accepted() -> bool:
@@ -48,15 +52,17 @@ def get_profile(name: str | None = None) -> Profile:
     if name == "smoke":
         return Profile("smoke", strong=ModelSpec("tiny-random-llama", seed=0, label="tiny-llama (seed 0)"),
                        weak=ModelSpec("tiny-random-llama", seed=1, label="tiny-llama (seed 1)"),
-                       max_batch_tokens=1024, primer_examples=2)
+                       max_batch_tokens=1024, primer_examples=2,
+                       bench_per_section=2, bench_max_chars=500)  # tiny models: 512 positions
     if name == "cpu":
         smollm2 = ModelSpec("smollm2-135m-instruct", label="SmolLM2-135M-Instruct")
         weak = (ModelSpec("gemma3-270m", label="Gemma-3-270M (base)") if _gemma_accepted() else
                 ModelSpec("smollm2-135m-instruct", template="plain", label="SmolLM2-135M-Instruct, plain template"))
         return Profile("cpu", strong=smollm2, weak=weak, max_batch_tokens=4096, primer_examples=4,
+                       bench_per_section=40,  # 160 of the mini-bench's 470 pairs: ~8 min on 2 cores
                        licences={"SmolLM2-135M-Instruct": "Apache-2.0", "Gemma-3-270M": "Gemma Terms of Use"})
     if name == "paper":
         return Profile("paper", strong=ModelSpec("NousResearch/Nous-Hermes-2-Mistral-7B-DPO"),
                        weak=ModelSpec("teknium/OpenHermes-2.5-Mistral-7B"), dtype="bfloat16",
-                       max_batch_tokens=16384, primer_examples=4)
+                       max_batch_tokens=16384, primer_examples=4, bench="allenai/reward-bench")
     raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")

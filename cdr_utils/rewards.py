@@ -68,5 +68,5 @@ def load_reward(profile, reduction: str = "sum", **options) -> DensityRatioRewar
     """The profile's (strong, weak) pair as a DensityRatioReward; options go to both scorers."""
     from .models import load_scorer
 
-    kw = dict(dtype=profile.dtype, profile=profile.name, max_batch_tokens=profile.max_batch_tokens, **options)
+    kw = {"dtype": profile.dtype, "profile": profile.name, "max_batch_tokens": profile.max_batch_tokens, **options}
     return DensityRatioReward(load_scorer(profile.strong, **kw), load_scorer(profile.weak, **kw), reduction)
