@@ -15,6 +15,7 @@ How it stays exact and cheap:
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -57,6 +58,11 @@ def _body_and_head(model):
     if body is None or head is None or body is model:
         raise TypeError(f"{type(model).__name__} does not split into a body and an LM head")
     return body, head
+
+
+def _prefix_key(ids: list[int], p: int) -> tuple[int, bytes]:
+    """Identity of the first p token ids (a digest: keys for long prompts stay small)."""
+    return p, hashlib.sha1(np.asarray(ids[:p], dtype=np.int64).tobytes()).digest()
 
 
 def _auto_batch_tokens(model) -> int:
@@ -208,11 +214,10 @@ class LogProbScorer:
         if self.share_prefix:
             for i, e in enumerate(encoded):
                 if e.start - 1 >= self.min_shared_prefix:
-                    groups.setdefault(tuple(e.ids[:e.start - 1]), []).append(i)
+                    groups.setdefault(_prefix_key(e.ids, e.start - 1), []).append(i)
         units, alone = [], set(range(len(encoded)))
-        for key, idx in groups.items():
+        for (p, _), idx in groups.items():
             if len(idx) > 1:
-                p = len(key)
                 units += [(p, [idx[j] for j in b]) for b in self.batches([len(encoded[i].ids) - 1 - p for i in idx])]
                 alone -= set(idx)
         alone = sorted(alone)
@@ -265,10 +270,11 @@ class LogProbScorer:
             targets += e.ids[e.start:e.end]
         kwargs = {"use_cache": False}
         if p:
-            key = tuple(items[0].ids[:p])
+            key = _prefix_key(items[0].ids, p)
             if key not in prefix_cache:  # one entry: units of a group are consecutive in the plan
                 prefix_cache.clear()
-                prefix_cache[key] = self.body(input_ids=torch.tensor([key], device=dev), use_cache=True).past_key_values
+                prefix = torch.tensor([items[0].ids[:p]], device=dev)
+                prefix_cache[key] = self.body(input_ids=prefix, use_cache=True).past_key_values
             cache = copy.deepcopy(prefix_cache[key])
             cache.batch_repeat_interleave(n_rows)
             kwargs = {"use_cache": True, "past_key_values": cache}
