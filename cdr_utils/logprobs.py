@@ -85,7 +85,8 @@ class LogProbScorer:
         chat_template: override the tokenizer's template (required when it has none).
         max_batch_tokens: padded tokens per forward pass (rows x longest row); None sizes it from the
             device (4096 on CPU; from free memory on a GPU, halved on out-of-memory).
-        max_batch_size: optional cap on rows per forward pass.
+        max_batch_size: cap on rows per forward pass; None: 1 on CPU (measured: there an unpadded sequence with
+            mask-free causal attention beats a padded batch), unlimited on a GPU.
         share_prefix / min_shared_prefix: run a scoring prompt shared by several responses (of at least
             that many tokens) once and reuse its KV cache; the numbers equal independent scoring.
         head_chunk: scored positions projected through the LM head at once (bounds the fp32 logits to
@@ -111,7 +112,7 @@ class LogProbScorer:
         self.body, self.head = _body_and_head(model)
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self.max_batch_tokens = max_batch_tokens or _auto_batch_tokens(model)
-        self.max_batch_size = max_batch_size or 1 << 30
+        self.max_batch_size = max_batch_size or (1 << 30 if self.device.type == "cuda" else 1)
         self.share_prefix, self.min_shared_prefix = share_prefix, min_shared_prefix
         self.head_chunk, self.truncation, self.progress = head_chunk, truncation, progress
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
@@ -278,7 +279,9 @@ class LogProbScorer:
             cache = copy.deepcopy(prefix_cache[key])
             cache.batch_repeat_interleave(n_rows)
             kwargs = {"use_cache": True, "past_key_values": cache}
-        hidden = self.body(input_ids=ids.to(dev), attention_mask=mask.to(dev), **kwargs)[0]
+        if bool(mask.all()):  # no padding: let the model use its plain causal path (faster on CPU)
+            mask = None
+        hidden = self.body(input_ids=ids.to(dev), attention_mask=None if mask is None else mask.to(dev), **kwargs)[0]
         picked = hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)]
         targets = torch.tensor(targets, device=dev)
         out = torch.empty(len(targets), dtype=torch.float32, device=dev)

@@ -87,7 +87,7 @@ def test_out_of_memory_splits_the_batch_and_halves_the_budget(tiny_llama, monkey
     model, tok = tiny_llama
     prompts, responses = _workload()
     expected = LogProbScorer(model, tok, share_prefix=False).score(prompts, responses).sum
-    scorer = LogProbScorer(model, tok, share_prefix=False, max_batch_tokens=10**6)
+    scorer = LogProbScorer(model, tok, share_prefix=False, max_batch_tokens=10**6, max_batch_size=64)
     forward, sizes = scorer._forward, []
 
     def flaky(items, *args):
