@@ -9,7 +9,9 @@ How it stays exact and cheap:
 - the transformer body runs once per padded batch; only the hidden states at scored positions go through the
   LM head, in chunks of `head_chunk` rows, so fp32 logits never exist for batch x sequence x vocabulary;
 - batches are filled up to a token budget after sorting by length (little padding); padding is on the right
-  and masked, so a sequence's numbers do not depend on its batch-mates, its batch size or its order;
+  and masked, so a sequence's numbers do not depend on its batch-mates, its batch size or its order; on CPU
+  each sequence runs alone, unpadded (measured faster there);
+- responses sharing a long scoring prompt run it once and reuse its KV cache (prefix sharing);
 - results come back in input order.
 """
 from __future__ import annotations
