@@ -45,6 +45,15 @@ class ScoreResult:
     n_truncated: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_token_logprobs(cls, token_logprobs: list[np.ndarray], meta: dict, *, keep: bool = False,
+                            tokens=None, n_truncated=None) -> "ScoreResult":
+        """Sums (float64) and counts from N per-token arrays; keep=True also stores the arrays."""
+        return cls(sum=np.array([lp.astype(np.float64).sum() for lp in token_logprobs]),
+                   n_tokens=np.array([len(lp) for lp in token_logprobs], dtype=np.int64),
+                   token_logprobs=token_logprobs if keep else None, tokens=tokens, n_truncated=n_truncated,
+                   meta=meta)
+
     @property
     def mean(self) -> np.ndarray:
         return self.sum / self.n_tokens
@@ -191,10 +200,8 @@ class LogProbScorer:
             token_lps, self.last_stats = score_with_cache(self, encoded, self._cache, self.shard_size)
         tokens = ([[self.tokenizer.decode([t]) for t in e.ids[e.start:e.end]] for e in encoded]
                   if return_tokens else None)
-        return ScoreResult(sum=np.array([lp.astype(np.float64).sum() for lp in token_lps]),
-                           n_tokens=np.array([e.end - e.start for e in encoded], dtype=np.int64),
-                           token_logprobs=token_lps if return_tokens else None, tokens=tokens,
-                           n_truncated=cut, meta=dict(self.meta))
+        return ScoreResult.from_token_logprobs(token_lps, dict(self.meta), keep=return_tokens, tokens=tokens,
+                                               n_truncated=cut)
 
     def batches(self, widths: list[int]) -> list[list[int]]:
         """Indices grouped into batches of at most max_batch_tokens padded tokens (rows x widest row) and

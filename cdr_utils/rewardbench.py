@@ -156,8 +156,8 @@ def drop_end_of_turn(score, marker: str):
     bad = [i for i, t in enumerate(score.tokens) if t[-1] != marker]
     if bad:
         raise ValueError(f"{len(bad)} responses do not end in the single token {marker!r} (first: row {bad[0]})")
-    return ScoreResult(sum=np.array([lp[:-1].astype(np.float64).sum() for lp in score.token_logprobs]),
-                       n_tokens=score.n_tokens - 1, meta={**score.meta, "include_end_of_turn": False})
+    return ScoreResult.from_token_logprobs([lp[:-1] for lp in score.token_logprobs],
+                                           {**score.meta, "include_end_of_turn": False})
 
 
 # -- loading ---------------------------------------------------------------------------------------------------

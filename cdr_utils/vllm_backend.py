@@ -28,7 +28,6 @@ def vllm_score(model_name: str, prompts, responses, *, include_end_of_turn: bool
     outputs = llm.generate([TokensPrompt(prompt_token_ids=e.ids) for e in encoded], params)
     token_lps = [np.array([out.prompt_logprobs[k][e.ids[k]].logprob for k in range(e.start, e.end)],
                           dtype=np.float32) for e, out in zip(encoded, outputs)]
-    return ScoreResult(sum=np.array([lp.astype(np.float64).sum() for lp in token_lps]),
-                       n_tokens=np.array([e.end - e.start for e in encoded], dtype=np.int64),
-                       meta={"model": model_name, "backend": "vllm", "dtype": dtype,
-                             "template_hash": encoder.template_hash, "include_end_of_turn": include_end_of_turn})
+    return ScoreResult.from_token_logprobs(token_lps, {"model": model_name, "backend": "vllm", "dtype": dtype,
+                                                       "template_hash": encoder.template_hash,
+                                                       "include_end_of_turn": include_end_of_turn})
