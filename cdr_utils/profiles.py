@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PROFILES = ("smoke", "cpu", "paper")
+# Artifacts one notebook hands to a later one (best pair, pairs datasets, checkpoints): git-ignored.
+OUTPUTS = Path(os.environ.get("CDR_OUTPUTS_DIR", Path(__file__).resolve().parents[1] / "outputs"))
+
+
+def artifacts_dir(profile: str) -> Path:
+    """outputs/<profile>/ (created): where notebooks leave artifacts for later notebooks."""
+    path = OUTPUTS / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)
