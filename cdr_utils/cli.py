@@ -1,7 +1,7 @@
 """`python -m cdr_utils score`: score a data file's responses under one model, on one or many processes.
 
     python -m cdr_utils score --model smollm2-135m-instruct --data pairs.jsonl --out scored.parquet
-    torchrun --nproc_per_node 2 -m cdr_utils score ...        # or: accelerate launch --num_processes K -m ...
+    torchrun --nproc_per_node 2 -m cdr_utils score ...        # or: accelerate launch [--multi_gpu] --num_processes K -m ...
 
 The data (JSON, JSONL or Parquet) has a `prompt` column (a list of {role, content} messages, or a string taken
 as one user turn), a `response` column and optionally `id` (named in errors). The output is the same rows with

@@ -98,15 +98,23 @@ def test_killed_run_resumes_only_missing_shards_and_matches_uninterrupted(tmp_pa
     assert json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]["computed"] == 0
 
 
-def test_cli_two_processes_merge_to_the_one_process_output(tmp_path):
-    """torchrun starts two gloo processes here; `accelerate launch --cpu --num_processes 2` starts only one on
-    this machine (its multi-CPU mode wants MPI, see DESIGN.md), so torchrun is what exercises the sharding."""
+LAUNCHERS = {
+    "torchrun": ("torchrun", "--nproc_per_node", "2", "-m"),
+    # `--cpu --num_processes 2` starts one process here (its multi-CPU mode wants MPI, see DESIGN.md);
+    # `--multi_gpu` on a machine without GPUs goes through torch.distributed.run and starts two gloo processes.
+    "accelerate": ("accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m"),
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_cli_two_processes_merge_to_the_one_process_output(tmp_path, launcher):
     data = _write(_rows(41), tmp_path / "data.jsonl")
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     cmd, env = _cli("--data", str(data), "--out", str(one))
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
-    torchrun = (str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m")
-    cmd, env = _cli("--data", str(data), "--out", str(two), launcher=torchrun)
+    exe, *args = LAUNCHERS[launcher]
+    cmd, env = _cli("--data", str(data), "--out", str(two), launcher=(str(Path(sys.executable).with_name(exe)), *args))
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
     stats = json.loads(Path(f"{two}.stats.json").read_text())
     assert stats["processes"] == 2 and [p["rows"] for p in stats["parts"]] == [21, 20]
