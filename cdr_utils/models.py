@@ -88,9 +88,33 @@ def prepare_offline_model(name: str) -> Path:
     return target
 
 
+def keep_first_layers(model, k: int):
+    """Weaken a model in place: keep its first k decoder layers (the embeddings, final norm and LM head stay),
+    a cheap less-capable variant of the same weights for the pair study (profiles.ModelSpec.layers).
+    Records k in the config, so model_revision (and with it the score cache key) tells the variant apart."""
+    holder = getattr(model, "model", None)
+    holder = getattr(model, "transformer", None) if holder is None else holder  # GPT-2: transformer.h
+    layers = getattr(holder, "layers", None) if hasattr(holder, "layers") else getattr(holder, "h", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise TypeError(f"{type(model).__name__}: no decoder layer list found to truncate")
+    if not 1 <= k <= len(layers):
+        raise ValueError(f"layers={k}: the model has {len(layers)} decoder layers")
+    del layers[k:]
+    model.config.num_hidden_layers = k  # Llama / Gemma iterate over layers[:num_hidden_layers]; caches size by it
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = list(model.config.layer_types[:k])
+    model.config.cdr_first_layers = k
+    return model
+
+
 def model_revision(model) -> str:
     """A string that changes when the weights change: the cache's recorded revision, the hub commit, or a
-    hash of the parameters (tiny and in-memory models)."""
+    hash of the parameters (tiny and in-memory models); "+first-k-layers" for a truncated variant."""
+    k = getattr(model.config, "cdr_first_layers", None)
+    return _weights_revision(model) + (f"+first-{k}-layers" if k else "")
+
+
+def _weights_revision(model) -> str:
     path = Path(str(getattr(model, "name_or_path", "") or ""))
     meta = path / "cdr_meta.json"
     if meta.exists():
@@ -105,9 +129,14 @@ def model_revision(model) -> str:
     return "params-sha256:" + h.hexdigest()[:16]
 
 
-def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: str | None = None):
+def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: str | None = None,
+               layers: int | None = None):
     """(model, tokenizer) in eval mode. dtype: torch dtype or "float32"/"bfloat16" (default float32 on CPU,
-    bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models."""
+    bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models;
+    layers: keep only the first k decoder layers (keep_first_layers; None: all)."""
+    if layers is not None:
+        model, tok = load_model(name, dtype=dtype, device=device, seed=seed, profile=profile)
+        return keep_first_layers(model, layers), tok
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
@@ -139,6 +168,7 @@ def load_scorer(spec, *, dtype=None, device=None, profile: str | None = None, **
     from .chat import PLAIN_CHAT_TEMPLATE
     from .logprobs import LogProbScorer
 
-    model, tok = load_model(spec.name, dtype=dtype, device=device, seed=spec.seed, profile=profile)
+    model, tok = load_model(spec.name, dtype=dtype, device=device, seed=spec.seed, profile=profile,
+                            layers=getattr(spec, "layers", None))
     template = {"own": None, "plain": PLAIN_CHAT_TEMPLATE}[spec.template]
     return LogProbScorer(model, tok, chat_template=template, name=str(spec), **options)

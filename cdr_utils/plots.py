@@ -105,3 +105,201 @@ def section_bars_figure(table, title: str = ""):
     ax.legend(fontsize=8, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.1))
     fig.tight_layout()
     return fig
+
+
+def training_curves_figure(histories: dict, title: str = ""):
+    """Preference-tuning curves per optimizer step, one line per run: loss, reward margin (mean over the
+    batch of r(y_w) - r(y_l), the method's implicit reward) and preference accuracy (share of the batch with
+    r(y_w) > r(y_l)). histories: {label: trainer log_history (list of dicts with "step")}."""
+    keys = (("loss", "loss"), ("rewards/margins", "reward margin"), ("rewards/accuracies", "preference accuracy"))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for label, history in histories.items():
+        rows = [h for h in history if "loss" in h and "step" in h]
+        for ax, (key, _) in zip(axes, keys):
+            ax.plot([h["step"] for h in rows], [h.get(key, np.nan) for h in rows], "o-", ms=3, label=label)
+    for ax, (_, name) in zip(axes, keys):
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("optimizer step")
+    axes[1].axhline(0, color="k", lw=0.6)
+    axes[2].set_ylim(-0.05, 1.05)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sample_reward_figure(frames, title: str = ""):
+    """The reward of fresh samples per policy: one box per policy (frames: sample_rewards DataFrames, each with
+    a single `policy`), samples as dots; the first policy's median dashed for reference."""
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(frames), 3.6))
+    data = [f["reward"].to_numpy() for f in frames]
+    ax.boxplot(data, widths=0.5, showfliers=False)
+    rng = np.random.default_rng(0)
+    for k, r in enumerate(data, start=1):
+        ax.plot(k + rng.uniform(-0.12, 0.12, len(r)), r, "o", ms=3, alpha=0.6)
+    ax.axhline(np.median(data[0]), color="k", lw=0.6, ls="--")
+    ax.set_xticks(range(1, len(frames) + 1), [f["policy"].iloc[0] for f in frames], fontsize=8, rotation=15)
+    ax.set_ylabel("training reward of the sample (nats)")
+    ax.set_title(title or "fresh samples on held-out prompts (a sanity check, not a quality judgment)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def candidate_rewards_figure(rewards, lengths, pairs_frame, title: str = ""):
+    """Notebook 04. Left: every candidate's reward (nats) with the chosen and rejected ones of the pairs;
+    middle: pair margins; right: candidate reward against response length (characters)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    bins = np.histogram_bin_edges(np.concatenate([rewards, pairs_frame["score_chosen"], pairs_frame["score_rejected"]]),
+                                  bins=25)
+    axes[0].hist(rewards, bins=bins, color="0.7", label="all candidates")
+    axes[0].hist(pairs_frame["score_chosen"], bins=bins, histtype="step", lw=2, color=STRONG, label="chosen")
+    axes[0].hist(pairs_frame["score_rejected"], bins=bins, histtype="step", lw=2, color=WEAK, label="rejected")
+    axes[0].set_xlabel("reward r = log p_strong - log p_weak (nats)")
+    axes[0].legend(fontsize=8)
+    axes[1].hist(pairs_frame["margin"], bins=20, color="tab:green")
+    axes[1].set_xlabel("margin: r(chosen) - r(rejected) (nats)")
+    axes[2].plot(lengths, rewards, "o", ms=3, alpha=0.5)
+    axes[2].set_xlabel("response length (characters)")
+    axes[2].set_ylabel("reward (nats)")
+    for ax in axes[:2]:
+        ax.set_ylabel("count")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def length_bias_figure(frames: dict, title: str = ""):
+    """Notebook 04: chosen-minus-rejected length (characters) against the margin (nats), one panel per pair
+    strategy (frames: {name: pairs.pair_frame}); the Spearman correlation in each panel's title."""
+    from .pairs import spearman
+
+    fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.8), sharey=True, squeeze=False)
+    for ax, (name, f) in zip(axes[0], frames.items()):
+        ax.plot(f["margin"], f["length_diff"], "o", ms=4, alpha=0.7)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xlabel("margin (nats)")
+        ax.set_title(f"{name}: Spearman {spearman(f['length_diff'], f['margin']):+.2f}, "
+                     f"chosen longer in {100 * (f['length_diff'] > 0).mean():.0f}%", fontsize=9)
+    axes[0][0].set_ylabel("len(chosen) - len(rejected) (characters)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def benchmark_scores_figure(tables: dict, models: list, judge: str, published: dict | None = None):
+    """Notebook 06: one panel per benchmark, one bar per model with its interval. tables: evals.scoring
+    tables ("alpaca_eval": LC win rate with LC lower / upper, raw win rate as a dot; "arena_hard": score with
+    lower / upper; "mt_bench": overall with lower / upper, turns 1 and 2 as dots). published: optional
+    {model label: {"alpaca_eval": LC, "arena_hard": score, "mt_bench": rating}} drawn as hatched bars."""
+    panels = (("alpaca_eval", "AlpacaEval 2 LC win rate (%)", "LC win rate", "LC lower", "LC upper"),
+              ("arena_hard", "Arena-Hard score (%)", "score", "lower", "upper"),
+              ("mt_bench", "MT-Bench rating (1-10)", "overall", "lower", "upper"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    colors = plt.get_cmap("tab10").colors
+    published = published or {}
+    for ax, (key, title, col, lo, hi) in zip(axes, panels):
+        t = tables.get(key)
+        labels = []
+        for k, model in enumerate(models):
+            if t is None or model not in t.index:
+                continue
+            r = t.loc[model]
+            ax.bar(len(labels), r[col], 0.6, color=colors[k % 10],
+                   yerr=[[r[col] - r[lo]], [r[hi] - r[col]]], capsize=4)
+            if key == "alpaca_eval":
+                ax.plot(len(labels), r["win rate"], "kD", ms=5, label="raw win rate" if not labels else None)
+            if key == "mt_bench":
+                ax.plot([len(labels) - 0.15, len(labels) + 0.15], [r["turn 1"], r["turn 2"]], "k.", ms=8,
+                        label="turn 1, turn 2" if not labels else None)
+            labels.append(model)
+        for name, values in published.items():
+            if key in values:
+                ax.bar(len(labels), values[key], 0.6, color="white", edgecolor="gray", hatch="//")
+                labels.append(name)
+        if key != "mt_bench":
+            ax.axhline(50, color="k", lw=0.6, ls="--")  # as good as the baseline
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(0, 10 if key == "mt_bench" else 100)
+        ax.set_title(title, fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"judge: {judge}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def customization_figure(table, title: str = ""):
+    """Notebook 02: section accuracy of each customization mode, one panel per (routing, apply_to).
+    `table`: ablation.results_frame output (index mode, routing, apply_to; columns Chat .. Score in percent);
+    the "vanilla" row (routing "-") is drawn in every panel as the reference."""
+    import pandas as pd
+
+    cols = [c for c in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if c in table.columns]
+    flat = table.reset_index()
+    vanilla = flat[flat["mode"] == "vanilla"]
+    panels = [k for k in dict.fromkeys(zip(flat["routing"], flat["apply_to"])) if k != ("-", "-")]
+    modes = list(dict.fromkeys(flat["mode"]))
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 3.8), sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    x, width = np.arange(len(cols)), 0.8 / len(modes)
+    for ax, (routing, apply_to) in zip(axes[0], panels):
+        rows = pd.concat([vanilla, flat[(flat["routing"] == routing) & (flat["apply_to"] == apply_to)]])
+        for k, mode in enumerate(modes):
+            r = rows[rows["mode"] == mode]
+            if len(r):
+                ax.bar(x - 0.4 + (k + 0.5) * width, r[cols].values[0], width, label=mode, color=colors[k % 10])
+        ax.axhline(50, color="k", lw=0.6, ls="--")
+        ax.set_xticks(x, cols, rotation=20, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_title(f"routing: {routing}, customized: {'both models' if apply_to == 'both' else 'strong only'}",
+                     fontsize=9)
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title or "customized density ratio: accuracy by section (dashed: chance)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pair_matrix_figure(matrices: dict, names: dict | None = None, title: str = ""):
+    """Heatmaps of pair accuracy (percent), one panel per entry of `matrices` ({title: M x M DataFrame, rows =
+    strong, columns = weak}, pair_selection.pair_matrix), colours centred on chance (50); names: short labels."""
+    k = len(matrices)
+    first = next(iter(matrices.values()))
+    size = 0.55 * len(first) + 1.5
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 1, size), squeeze=False)
+    short = [(names or {}).get(m, m) for m in first.index]
+    spread = max(5.0, max(float(np.nanmax(np.abs(m.to_numpy(dtype=float) - 50))) for m in matrices.values()))
+    for ax, (panel, matrix) in zip(axes[0], matrices.items()):
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(values, cmap="RdBu", vmin=50 - spread, vmax=50 + spread)
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(short)), short, rotation=40, ha="right", fontsize=7)
+        ax.set_yticks(range(len(short)), short if ax is axes[0][0] else [], fontsize=7)
+        ax.set_xlabel("weak model", fontsize=8)
+        ax.set_title(panel, fontsize=9)
+    axes[0][0].set_ylabel("strong model", fontsize=8)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def gap_scatter_figure(points, rho: float, ci, measure: str, names: dict | None = None, title: str = ""):
+    """Pair accuracy (percent) against the performance gap of its two models, one point per unordered pair
+    (strong = the better performer; pair_selection.gap_analysis), labelled "strong / weak"; Spearman in the title."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    ax.scatter(points["gap"], points["accuracy"], color="tab:purple", zorder=3)
+    if len(points) <= 30:
+        for _, p in points.iterrows():
+            label = f"{(names or {}).get(p['strong'], p['strong'])} / {(names or {}).get(p['weak'], p['weak'])}"
+            ax.annotate(label, (p["gap"], p["accuracy"]), fontsize=6.5, xytext=(4, 3), textcoords="offset points")
+    ax.axhline(50, color="k", lw=0.6, ls="--")
+    ax.set_xlabel(f"performance gap, strong - weak ({measure})")
+    ax.set_ylabel("pair accuracy, Score (%)")
+    ax.set_title(title or f"Spearman rho = {rho:+.2f} (95% bootstrap interval {ci[0]:+.2f} to {ci[1]:+.2f}), "
+                 f"{len(points)} pairs", fontsize=9)
+    fig.tight_layout()
+    return fig
