@@ -1,0 +1,163 @@
+"""Scoring with customized prompts (customize.py) and measuring what a customization variant buys.
+
+`score_customized` gives each model of a DensityRatioReward its own scoring messages: customized for both
+models (the paper's setting) or for the strong model only (`apply_to="strong"`: the weak model keeps the
+plain prompt), the criteria folded into the first user turn for a template without a system role. The
+chosen and rejected responses of a pair share one customized prompt and are scored in the same call, next
+to each other, so the scorer's prefix sharing runs the long prompt once per pair (and the score cache keeps
+both in one shard).
+
+`evaluate_variant` returns per-section accuracy (rewardbench.evaluate), the tokens the customization adds
+per prompt, the tokens each model's body runs for the variant (prefix sharing counted) and the wall-clock
+scoring time; `run_ablation` runs the grid of modes x routings x apply_to that notebook 02 tabulates.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .customize import MODES, Customization, has_system_role
+from .rewards import RewardResult, density_ratio
+
+APPLY_TO = ("both", "strong")
+
+
+def model_prompts(scorer, prompts, domains, customization: Customization) -> list[list[dict]]:
+    """The scoring messages one scorer reads: each prompt customized for its domain and the scorer's template."""
+    system_role = has_system_role(scorer.encoder)
+    return [customization.apply(p, d, system_role=system_role) for p, d in zip(prompts, domains)]
+
+
+def score_customized(reward, prompts, responses, domains, customization: Customization, *,
+                     apply_to: str = "both", record_ids=None, return_tokens: bool = False) -> RewardResult:
+    """Density ratios of (prompt, response) pairs under customized prompts. prompts, responses, domains: N
+    each (domains from a router). Both models' inputs are validated before any model work."""
+    if apply_to not in APPLY_TO:
+        raise ValueError(f"apply_to must be one of {APPLY_TO}, got {apply_to!r}")
+    if not len(prompts) == len(responses) == len(domains):
+        raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses, {len(domains)} domains")
+    inputs = [model_prompts(reward.strong, prompts, domains, customization),
+              model_prompts(reward.weak, prompts, domains, customization) if apply_to == "both" else list(prompts)]
+    prepared = [m.encode(p, responses, record_ids) for m, p in zip((reward.strong, reward.weak), inputs)]
+    s = reward.strong.score_prepared(prepared[0], return_tokens=return_tokens)
+    w = reward.weak.score_prepared(prepared[1], return_tokens=return_tokens)
+    return RewardResult(reward=density_ratio(s, w, reward.reduction), strong=s, weak=w, reduction=reward.reduction)
+
+
+def prompt_tokens(scorer, prompts) -> np.ndarray:
+    """(N,) tokens of each rendered scoring prompt (template header and generation prompt included)."""
+    tok = scorer.tokenizer
+    return np.array([len(tok(scorer.encoder.prompt_text(p), add_special_tokens=False)["input_ids"])
+                     for p in prompts])
+
+
+def body_tokens(scorer, encoded) -> int:
+    """Tokens the scorer's transformer body runs for `encoded` from scratch: each shared prefix once, then
+    each row's own tokens (LogProbScorer.plan; the count a hook on the embeddings sees, tests/test_scale.py)."""
+    from .logprobs import _prefix_key
+
+    seen, total = set(), 0
+    for p, idx in scorer.plan(encoded):
+        if p > 0:
+            key = _prefix_key(encoded[idx[0]].ids, p)
+            total += 0 if key in seen else p
+            seen.add(key)
+        total += sum(len(encoded[i].ids) - 1 - p for i in idx)
+    return total
+
+
+@dataclass
+class VariantResult:
+    """One customization variant on a bench. tokens_added: mean tokens per prompt added to each model's
+    scoring prompt; body_tokens: tokens each model's body runs to score the variant from scratch (prefix
+    sharing counted); seconds: wall-clock scoring time of this call (near 0 for score-cache hits: see
+    `computed`, the responses each model actually scored)."""
+    mode: str
+    routing: str
+    apply_to: str
+    evaluation: object
+    tokens_added: dict
+    body_tokens: dict
+    seconds: float
+    computed: dict = field(default_factory=dict)
+
+    @property
+    def sections(self) -> dict:
+        return self.evaluation.sections
+
+    def row(self) -> dict:
+        return {"mode": self.mode, "routing": self.routing, "apply_to": self.apply_to, **self.sections,
+                "tokens added (strong)": self.tokens_added["strong"], "tokens added (weak)": self.tokens_added["weak"],
+                "body tokens (strong)": self.body_tokens["strong"], "body tokens (weak)": self.body_tokens["weak"],
+                "scoring s": self.seconds, "computed (strong)": self.computed.get("strong", 0),
+                "computed (weak)": self.computed.get("weak", 0)}
+
+
+def evaluate_variant(reward, bench, customization: Customization, domains, *, apply_to: str = "both",
+                     routing: str = "") -> VariantResult:
+    """Accuracy of the customized density ratio on RewardBench-schema rows. domains: one per row (a router's
+    output). Each pair's chosen and rejected responses are scored next to each other (prefix sharing)."""
+    from .rewardbench import evaluate
+
+    n = len(bench)
+    if len(domains) != n:
+        raise ValueError(f"{len(domains)} domains for {n} rows")
+    base = list(bench["prompt"])
+    prompts = [p for p in base for _ in (0, 1)]
+    responses = [r for pair in zip(bench["chosen"], bench["rejected"]) for r in pair]
+    record_ids = [f"{i}/{side}" for i in bench["id"] for side in ("chosen", "rejected")]
+    doubled = [d for d in domains for _ in (0, 1)]
+    start = time.perf_counter()
+    result = score_customized(reward, prompts, responses, doubled, customization, apply_to=apply_to,
+                              record_ids=record_ids)
+    seconds = time.perf_counter() - start
+    pair = result.reward.reshape(n, 2)
+    added, ran = {}, {}
+    for who, scorer in (("strong", reward.strong), ("weak", reward.weak)):
+        custom = (model_prompts(scorer, base, domains, customization)
+                  if who == "strong" or apply_to == "both" else base)
+        added[who] = float((prompt_tokens(scorer, custom) - prompt_tokens(scorer, base)).mean())
+        ran[who] = body_tokens(scorer, scorer.encode([p for p in custom for _ in (0, 1)], responses)[0])
+    computed = {"strong": reward.strong.last_stats.get("computed", n * 2),
+                "weak": reward.weak.last_stats.get("computed", n * 2)}
+    return VariantResult(customization.mode, routing, apply_to, evaluate((pair[:, 0], pair[:, 1]), bench),
+                         added, ran, seconds, computed)
+
+
+def run_ablation(reward, bench, customization: Customization, routings: dict, *, modes=MODES,
+                 apply_tos=APPLY_TO, progress=print) -> list[VariantResult]:
+    """Every mode x routing x apply_to. routings: {name: domains per row}. "vanilla" does not depend on the
+    routing or on apply_to, so it runs once (routing and apply_to "-")."""
+    results = []
+    for mode in modes:
+        grid = [("-", None, "-")] if mode == "vanilla" else [(r, d, a) for r, d in routings.items() for a in apply_tos]
+        for routing, domains, apply_to in grid:
+            domains = domains if domains is not None else ["CHAT"] * len(bench)
+            res = evaluate_variant(reward, bench, customization.with_mode(mode), domains,
+                                   apply_to="both" if apply_to == "-" else apply_to, routing=routing)
+            res.apply_to = apply_to
+            results.append(res)
+            if progress:
+                progress(f"{mode:>12} | {routing:>8} | {apply_to:>6}: Score {res.sections['Score']:5.1f} "
+                         f"({res.seconds:5.1f} s, computed {res.computed})")
+    return results
+
+
+def results_frame(results: list[VariantResult]):
+    """One row per variant: sections (%), tokens added, body tokens, scoring time."""
+    import pandas as pd
+
+    return pd.DataFrame([r.row() for r in results]).set_index(["mode", "routing", "apply_to"])
+
+
+def ablation_bench(profile, per_section=None, seed: int = 0):
+    """Notebook 02's rows: a stratified subset (profile.customize.bench_per_section per section) of notebook
+    03's sample (rewardbench.load_profile_bench), so vanilla scores are score-cache hits after notebook 03."""
+    from . import rewardbench as rb
+
+    bench = rb.load_profile_bench(profile, seed=seed)
+    per_section = profile.customize.bench_per_section if per_section is None else per_section
+    return bench if per_section is None else rb.stratified_subset(bench, per_section, seed,
+                                                                  section_of=rb.SUBSET_SECTION)
