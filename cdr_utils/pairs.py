@@ -1,0 +1,219 @@
+"""Scored candidates -> preference pairs (CDR's on-policy annotation), and reward-augmented relabeling.
+
+build_pairs: for each prompt with N scored candidates, chosen = the best, rejected = the worst ("best_worst")
+or a seeded random one of the strictly worse ("best_random"), as in the CDR paper (arXiv 2411.02481, Sec. 5)
+and SimPO's on-policy data. Tie rules, each counted in the returned `stats`:
+  - fewer than two candidates: no pair ("single");
+  - every reward equal: nothing to prefer ("all_tied");
+  - best and worst tie for first place: the earliest candidate (by index) is the best, the earliest
+    among the lowest is the worst;
+  - chosen and rejected texts identical after trimming whitespace ("identical_text");
+  - reward gap below `min_margin` nats ("below_margin");
+  - a NaN / inf reward: RecordError naming the row and the candidate, or the row dropped ("nonfinite")
+    when drop_nonfinite=True.
+Output rows follow TRL's conversational preference format: `prompt` = the messages (no assistant turn),
+`chosen` / `rejected` = [one assistant message]; plus prompt_id (a stable hash of the prompt), score_chosen,
+score_rejected, margin = score_chosen - score_rejected (nats), customization and pair (what scored them).
+
+reward_augment (Zhang et al., arXiv 2410.08067): each pair (x, y_w, r_w, y_l, r_l) becomes two rows whose
+prompt states a target rating: conditioned on rating(r_w), y_w beats y_l; conditioned on rating(r_l), the
+responses swap and y_l beats y_w. Density ratios are unbounded, so ratings are quantile bins fitted on the
+data set's scores (both responses of every pair): rating = 1 + #{bin edges <= score}, edges at the 1/L ..
+(L-1)/L quantiles, L = levels (10: UltraFeedback's 1-10 scale). When both responses fall in one bin, the
+swapped row would contradict the first under an identical prompt, so only the unswapped row is kept (counted).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+
+from .chat import RecordError
+
+STRATEGIES = ("best_worst", "best_random")
+CONDITION = "Write a response that deserves a quality rating of {rating} on a scale from 1 to {levels}."
+
+
+def prompt_id(prompt) -> str:
+    """Stable 16-hex-digit id of a conversation (sha256 of its roles and contents)."""
+    text = json.dumps([[m["role"], m["content"]] for m in prompt], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _text(c) -> str:
+    return c["response"] if isinstance(c, dict) else c
+
+
+def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | None = None, seed: int = 0,
+                drop_nonfinite: bool = False):
+    """(pairs Dataset, stats dict) from a Dataset (or list of dicts) with columns prompt (messages),
+    responses (N strings), rewards (N floats, nats) and optionally customization, pair (strings)."""
+    from datasets import Dataset
+
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    stats = {"prompts": 0, "pairs": 0, "single": 0, "all_tied": 0, "identical_text": 0, "below_margin": 0,
+             "nonfinite": 0}
+    rows = []
+    for i, row in enumerate(scored):
+        stats["prompts"] += 1
+        texts, rewards = [_text(c) for c in row["responses"]], [float(r) for r in row["rewards"]]
+        pid = prompt_id(row["prompt"])
+        if len(texts) != len(rewards):
+            raise RecordError(i, "rewards", f"{len(rewards)} rewards for {len(texts)} responses")
+        bad = [j for j, r in enumerate(rewards) if not math.isfinite(r)]
+        if bad:
+            if not drop_nonfinite:
+                raise RecordError(i, f"rewards[{bad[0]}]", f"non-finite reward {rewards[bad[0]]} (prompt_id {pid}); "
+                                  "pass drop_nonfinite=True to drop such rows")
+            stats["nonfinite"] += 1
+            continue
+        if len(texts) < 2:
+            stats["single"] += 1
+            continue
+        r = np.array(rewards)
+        if np.all(r == r[0]):
+            stats["all_tied"] += 1
+            continue
+        best = int(np.argmax(r))  # argmax / argmin return the first index among ties
+        if strategy == "best_worst":
+            worst = int(np.argmin(r))
+        else:  # a seeded draw among the strictly worse candidates, independent of row order
+            lower = np.flatnonzero(r < r[best])
+            worst = int(np.random.default_rng([seed, int(pid, 16)]).choice(lower))
+        if texts[best].strip() == texts[worst].strip():
+            stats["identical_text"] += 1
+            continue
+        margin = rewards[best] - rewards[worst]
+        if min_margin is not None and margin < min_margin:
+            stats["below_margin"] += 1
+            continue
+        rows.append({"prompt_id": pid, "prompt": [dict(m) for m in row["prompt"]],
+                     "chosen": [{"role": "assistant", "content": texts[best]}],
+                     "rejected": [{"role": "assistant", "content": texts[worst]}],
+                     "score_chosen": rewards[best], "score_rejected": rewards[worst], "margin": margin,
+                     "customization": row.get("customization", "") or "", "pair": row.get("pair", "") or ""})
+    stats["pairs"] = len(rows)
+    columns = ["prompt_id", "prompt", "chosen", "rejected", "score_chosen", "score_rejected", "margin",
+               "customization", "pair"]
+    return Dataset.from_list(rows) if rows else Dataset.from_dict({c: [] for c in columns}), stats
+
+
+def fit_rating_bins(scores, levels: int = 10) -> np.ndarray:
+    """(levels - 1,) bin edges: the 1/L .. (L-1)/L quantiles of `scores` (nats)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0 or not np.all(np.isfinite(scores)):
+        raise ValueError("rating bins need at least one score, all finite")
+    return np.quantile(scores, np.arange(1, levels) / levels)
+
+
+def to_rating(scores, edges) -> np.ndarray:
+    """Ratings 1..len(edges)+1: 1 + the number of edges at or below each score."""
+    return 1 + np.searchsorted(np.asarray(edges), np.asarray(scores, dtype=np.float64), side="right")
+
+
+def supports_system_role(tokenizer, chat_template: str | None = None) -> bool:
+    """Whether a template renders a system message's text exactly once (Gemma 3 folds it into the user turn:
+    True); templates that raise on a system role or drop it: False."""
+    from .chat import render
+
+    probe = "\x00CDR-SYSTEM-PROBE\x00"
+    try:
+        text = render(tokenizer, [{"role": "system", "content": probe}, {"role": "user", "content": "Hi"}],
+                      add_generation_prompt=True, chat_template=chat_template)
+    except Exception:  # jinja raise_exception: "system role not supported"
+        return False
+    return text.count(probe) == 1
+
+
+def conditioned_prompt(prompt, rating: int | None = None, *, levels: int = 10, system_role: bool = True) -> list[dict]:
+    """The prompt conditioned on a target rating (default: the top one, for inference). system_role=True: the
+    text goes into a system message (before an existing system message's text, in the same message);
+    False: it is prepended, once, to the first user turn."""
+    text = CONDITION.format(rating=levels if rating is None else int(rating), levels=levels)
+    out = [dict(m) for m in prompt]
+    if system_role:
+        if out and out[0]["role"] == "system":
+            out[0]["content"] = f"{text}\n\n{out[0]['content']}"
+        else:
+            out.insert(0, {"role": "system", "content": text})
+        return out
+    first = next((k for k, m in enumerate(out) if m["role"] == "user"), None)
+    if first is None:
+        raise ValueError("the prompt has no user turn to carry the rating condition")
+    out[first]["content"] = f"{text}\n\n{out[first]['content']}"
+    return out
+
+
+def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = True):
+    """(augmented Dataset, info) from build_pairs output: two rows per pair (see the module docstring).
+    Rows gain `rating` (the conditioned target) and `swapped`; a swapped row's scores follow its responses
+    (score_chosen = r_l, margin < 0). info holds the bin edges and counts.
+    edges: reuse bins fitted elsewhere (e.g. on the train split) instead of fitting on `pairs`."""
+    from datasets import Dataset
+
+    edges = fit_rating_bins(list(pairs["score_chosen"]) + list(pairs["score_rejected"]), levels) \
+        if edges is None else np.asarray(edges)
+    rows, same_bin = [], 0
+    for row in pairs:
+        r_w, r_l = (int(x) for x in to_rating([row["score_chosen"], row["score_rejected"]], edges))
+        base = {k: row[k] for k in row if k not in ("prompt", "chosen", "rejected")}
+        rows.append({**base, "prompt": conditioned_prompt(row["prompt"], r_w, levels=levels, system_role=system_role),
+                     "chosen": row["chosen"], "rejected": row["rejected"], "rating": r_w, "swapped": False})
+        if r_w == r_l:
+            same_bin += 1
+            continue
+        swapped = {**base, "score_chosen": row["score_rejected"], "score_rejected": row["score_chosen"],
+                   "margin": row["score_rejected"] - row["score_chosen"]}
+        rows.append({**swapped, "prompt": conditioned_prompt(row["prompt"], r_l, levels=levels,
+                                                             system_role=system_role),
+                     "chosen": row["rejected"], "rejected": row["chosen"], "rating": r_l, "swapped": True})
+    info = {"edges": [float(e) for e in edges], "levels": levels, "pairs": len(pairs), "rows": len(rows),
+            "same_bin": same_bin, "system_role": system_role}
+    return Dataset.from_list(rows), info
+
+
+def onpolicy_pairs(profile, rebuild: bool = False):
+    """DatasetDict(train, test) of on-policy pairs for a profile: loaded from outputs/<profile>/pairs, or
+    built (sample, score, pair; annotate.py) when missing or rebuild=True."""
+    from .annotate import onpolicy_pairs as _build
+
+    return _build(profile, rebuild=rebuild)
+
+
+def pair_frame(pairs):
+    """One row per pair: scores, margin (nats), chosen / rejected length in characters, and their difference."""
+    import pandas as pd
+
+    chosen = [c[0]["content"] for c in pairs["chosen"]]
+    rejected = [r[0]["content"] for r in pairs["rejected"]]
+    frame = pd.DataFrame({"prompt_id": pairs["prompt_id"], "score_chosen": pairs["score_chosen"],
+                          "score_rejected": pairs["score_rejected"], "margin": pairs["margin"],
+                          "len_chosen": [len(t) for t in chosen], "len_rejected": [len(t) for t in rejected]})
+    frame["length_diff"] = frame["len_chosen"] - frame["len_rejected"]
+    return frame
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN for fewer than 3 points or a constant input."""
+    import pandas as pd
+
+    x, y = pd.Series(np.asarray(x, dtype=float)), pd.Series(np.asarray(y, dtype=float))
+    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
+        return float("nan")
+    return float(np.corrcoef(x.rank(), y.rank())[0, 1])
+
+
+def strategy_summary(frames: dict):
+    """Per strategy (frames: {name: pair_frame}): pairs, mean / median margin (nats), mean length difference
+    (characters, chosen minus rejected), share of pairs whose chosen response is the longer one (%), and the
+    Spearman correlation of length difference with margin."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {"pairs": len(f), "mean margin": f["margin"].mean(),
+                                "median margin": f["margin"].median(), "mean length diff": f["length_diff"].mean(),
+                                "chosen longer (%)": 100 * (f["length_diff"] > 0).mean(),
+                                "spearman(length diff, margin)": spearman(f["length_diff"], f["margin"])}
+                         for name, f in frames.items()}).T
