@@ -1,0 +1,107 @@
+"""Arena-Hard metrics: battles from pairwise judgments, Bradley-Terry scores against a baseline, and a seeded
+bootstrap confidence interval; pure functions, conventions of arena-hard-auto v0.1's `show_result.py`
+(the version the SimPO / CDR papers report, baseline gpt-4-0314):
+
+- every question is judged twice, the answers' positions swapped: game 1 shows the baseline as assistant A,
+  game 2 the model as A. A verdict is one of "A>>B", "A>B", "A=B", "B>A", "B>>A"; a decisive one (">>") counts
+  as `weight` = 3 battles, any other verdict (None, unparseable) counts as none.
+- Bradley-Terry by maximum-likelihood logistic regression on the battles (a tie = half a win, the same
+  optimum as arena-hard's "duplicate the battles, count a tie once each way"), on the Elo scale:
+  P(a beats b) = 1 / (1 + 10 ** ((R_b - R_a) / 400)), the baseline anchored at 1000.
+- the score of a model = its predicted win rate against the baseline, in percent (the baseline scores 50);
+  the interval = the 2.5 and 97.5 percentiles of the same quantity over bootstrap resamples of the battles
+  (100 rounds by default), the point score = the fit on all battles.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .glm import fit_logistic
+
+VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+SCALE, BASE, ANCHOR = 400.0, 10.0, 1000.0
+
+
+def battles_from_games(records: Iterable[dict], *, weight: int = 3) -> pd.DataFrame:
+    """Judgment records {"uid", "model", "baseline", "games": [game1, game2]} (each game {"score": verdict} or
+    None) -> battles DataFrame (uid, model_a, model_b, winner in {"model_a", "model_b", "tie"}), with
+    model_a = the baseline throughout and a decisive verdict repeated `weight` times."""
+    rows = []
+    for rec in records:
+        for g, game in enumerate(rec["games"]):
+            score = (game or {}).get("score")
+            if score not in VERDICTS:
+                continue
+            # Which *model* the verdict favours: in game 1 the baseline is A, in game 2 the model is A.
+            a_wins = score in ("A>>B", "A>B")
+            tie = score == "A=B"
+            baseline_wins = (a_wins if g == 0 else (not a_wins)) and not tie
+            winner = "tie" if tie else ("model_a" if baseline_wins else "model_b")
+            n = weight if ">>" in score else 1
+            rows += [{"uid": rec["uid"], "model_a": rec["baseline"], "model_b": rec["model"],
+                      "winner": winner}] * n
+    return pd.DataFrame(rows, columns=["uid", "model_a", "model_b", "winner"])
+
+
+def _design(battles: pd.DataFrame, baseline: str):
+    """The distinct battle kinds (model_a, model_b, winner) as logistic-regression rows: x (k, m) with
+    +-ln(10) on the two models' columns (the baseline has none: its rating is fixed, which anchors the scale),
+    y (k,) soft labels (tie = 0.5), each battle's kind code (n,), and the free models' names."""
+    models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    if baseline not in models:
+        raise ValueError(f"baseline {baseline!r} appears in no battle")
+    free = [m for m in models if m != baseline]
+    col = {m: k for k, m in enumerate(free)}
+    kinds, codes = np.unique(battles[["model_a", "model_b", "winner"]].to_numpy(dtype=str), axis=0,
+                             return_inverse=True)
+    x = np.zeros((len(kinds), len(free)))
+    for k, (a, b, _) in enumerate(kinds):
+        for m, sign in ((a, 1.0), (b, -1.0)):
+            if m in col:
+                x[k, col[m]] += sign * math.log(BASE)
+    y = np.array([{"model_a": 1.0, "model_b": 0.0, "tie": 0.5}[w] for w in kinds[:, 2]])
+    return x, y, codes.ravel(), free
+
+
+def _ratings(x, y, counts, free, baseline) -> pd.Series:
+    # Identical battles enter once, weighted by their count: the same likelihood, far fewer rows.
+    w = fit_logistic(x, y, counts) if free else np.zeros(0)
+    return pd.Series(np.r_[ANCHOR, ANCHOR + SCALE * w], index=[baseline, *free])
+
+
+def bradley_terry(battles: pd.DataFrame, baseline: str) -> pd.Series:
+    """Elo-scale Bradley-Terry ratings (index: model), the baseline at 1000: the maximum-likelihood fit of
+    P(model_a wins) = s(ln(10) / 400 * (R_a - R_b)) with a tie counting as half a win."""
+    x, y, codes, free = _design(battles, baseline)
+    return _ratings(x, y, np.bincount(codes, minlength=len(y)).astype(float), free, baseline)
+
+
+def win_rate_vs_baseline(ratings: pd.Series, baseline: str) -> pd.Series:
+    """Predicted win rate (percent) of every model against the baseline under the Elo-scale BT model."""
+    return 100.0 / (1.0 + BASE ** ((ratings[baseline] - ratings) / SCALE))
+
+
+def arena_hard_scores(battles: pd.DataFrame, baseline: str, *, rounds: int = 100, seed: int = 0,
+                      level: float = 0.95) -> pd.DataFrame:
+    """Per model: score (win rate vs baseline, percent, from all battles), lower / upper (the bootstrap
+    percentile interval at `level`), rating (Elo scale) and battle count. Resampling draws len(battles)
+    battles with replacement from numpy's default_rng(seed): the same seed gives the same interval."""
+    x, y, codes, free = _design(battles, baseline)
+    ratings = _ratings(x, y, np.bincount(codes, minlength=len(y)).astype(float), free, baseline)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(rounds):  # a resample of the battles = new counts of each battle kind
+        counts = np.bincount(codes[rng.integers(0, len(codes), len(codes))], minlength=len(y)).astype(float)
+        boot.append(win_rate_vs_baseline(_ratings(x, y, counts, free, baseline), baseline))
+    boot = pd.DataFrame(boot)
+    tail = 100 * (1 - level) / 2
+    counts = pd.concat([battles["model_a"], battles["model_b"]]).value_counts()
+    table = pd.DataFrame({"score": win_rate_vs_baseline(ratings, baseline),
+                          "lower": boot.apply(lambda c: np.nanpercentile(c, tail)),
+                          "upper": boot.apply(lambda c: np.nanpercentile(c, 100 - tail)),
+                          "rating": ratings, "battles": counts.reindex(ratings.index)})
+    return table.sort_values("score", ascending=False).rename_axis("model")

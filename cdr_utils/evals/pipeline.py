@@ -1,0 +1,128 @@
+"""The whole benchmark run for notebook 06: prompts -> answer files -> judgments -> tables.
+
+`run_benchmarks(profile, policies)` generates each policy's answers (evals.answers), the baseline's (the
+benchmarks' own reference answers, or a second sample of the base policy), judges them with the profile's
+judge, writes answer and judgment files under `outputs/<profile>/benchmarks/` and returns the tables.
+The judgment files alone reproduce every number (`tables_from_files`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .answers import generate_answers, load_benchmarks, read_records, write_answers, write_records
+from .judges import HttpJudge, ReferenceProxyJudge
+from .scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
+                      summary_table)
+
+
+# The papers' figures (Llama-3-8B-Instruct, official judges and baselines): Arena-Hard v0.1 (GPT-4-Turbo judge,
+# gpt-4-0314 baseline), AlpacaEval 2 LC (GPT-4-Turbo), MT-Bench (GPT-4). The tuned row is the CDR paper's
+# (arXiv 2411.02481: SimPO on CDR-annotated on-policy data); it gives no MT-Bench figure for the base policy.
+PUBLISHED = {"Llama-3-8B-Instruct (paper)": {"alpaca_eval": 22.9, "arena_hard": 22.3},
+             "+ SimPO on CDR data (paper)": {"alpaca_eval": 40.7, "arena_hard": 37.4, "mt_bench": 8.0}}
+
+
+def make_judges(profile) -> dict:
+    """{"pairwise": judge for AlpacaEval / Arena-Hard, "single": judge for MT-Bench} from profile.evals."""
+    cfg = profile.evals
+    if cfg.judge == "proxy":
+        proxy = ReferenceProxyJudge()
+        return {"pairwise": proxy, "single": proxy}
+    if cfg.judge == "http":
+        from ..models import CACHE_DIR
+
+        cache = CACHE_DIR / "judgments"
+        return {"pairwise": HttpJudge(model=cfg.judge_model, cache_dir=cache),
+                "single": HttpJudge(model=cfg.mt_bench_judge_model or cfg.judge_model, cache_dir=cache)}
+    raise ValueError(f"unknown judge {cfg.judge!r} in profile {profile.name!r}; expected 'proxy' or 'http'")
+
+
+def judge_label(judges: dict) -> str:
+    kinds = {j.kind for j in judges.values()}
+    names = " / ".join(dict.fromkeys(j.name for j in judges.values()))
+    return ("PROXY, " if "proxy" in kinds else "") + names
+
+
+@dataclass
+class BenchmarkRun:
+    benchmarks: dict
+    answers: dict                 # generator -> benchmark -> answer records
+    judgments: dict               # benchmark -> judgment records (all generators)
+    tables: dict                  # benchmark -> DataFrame
+    summary: pd.DataFrame
+    judge: str
+    directory: Path
+    seconds: dict = field(default_factory=dict)
+
+
+def run_benchmarks(profile, policies: dict, *, base: str | None = None, directory: str | Path | None = None,
+                   progress: bool = True) -> BenchmarkRun:
+    """policies: {name: (model, tokenizer)}; base: the name whose second sample is the baseline when
+    profile.evals.baseline == "policy" (default: the first policy)."""
+    from dataclasses import replace
+
+    from ..profiles import artifacts_dir
+
+    cfg = profile.evals
+    directory = Path(directory or artifacts_dir(profile.name) / "benchmarks")
+    gen_cfg = replace(profile.generation, n=1, temperature=cfg.temperature, top_p=cfg.top_p,
+                      max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, seeds=())
+    benchmarks = load_benchmarks(profile)
+    seconds, answers = {}, {}
+    for name, (model, tok) in policies.items():
+        start = time.time()
+        answers[name] = generate_answers(model, tok, benchmarks, name, gen_cfg, seed=cfg.seed, progress=progress)
+        write_answers(directory / "answers", name, answers[name])
+        seconds[f"generate {name}"] = time.time() - start
+    if cfg.baseline == "policy":
+        base = base or next(iter(policies))
+        model, tok = policies[base]
+        baseline_name = f"{base} (second sample)"
+        start = time.time()
+        pairwise_only = {k: v for k, v in benchmarks.items() if k != "mt_bench"}
+        baseline = generate_answers(model, tok, pairwise_only, baseline_name, gen_cfg, seed=cfg.seed + 1,
+                                    progress=progress)
+        seconds[f"generate {baseline_name}"] = time.time() - start
+    elif cfg.baseline == "reference":
+        baseline_name = "reference"
+        baseline = reference_answers(benchmarks, baseline_name)
+    else:
+        raise ValueError(f"unknown baseline {cfg.baseline!r}; expected 'policy' or 'reference'")
+    write_answers(directory / "answers", baseline_name, baseline)
+    judges = make_judges(profile)
+    start = time.time()
+    judgments = {"alpaca_eval": [], "arena_hard": [], "mt_bench": []}
+    for name in policies:
+        judgments["alpaca_eval"] += judge_alpaca_eval(answers[name]["alpaca_eval"], baseline["alpaca_eval"],
+                                                      benchmarks["alpaca_eval"], judges["pairwise"], seed=cfg.seed,
+                                                      progress=progress)
+        judgments["arena_hard"] += judge_arena_hard(answers[name]["arena_hard"], baseline["arena_hard"],
+                                                    benchmarks["arena_hard"], judges["pairwise"], progress=progress)
+        judgments["mt_bench"] += judge_mt_bench(answers[name]["mt_bench"], benchmarks["mt_bench"],
+                                                judges["single"], progress=progress)
+    seconds["judge"] = time.time() - start
+    paths = judgment_paths(directory)
+    for bench, records in judgments.items():
+        write_records(paths[bench], records)
+    tables = score_tables(judgments["alpaca_eval"], judgments["arena_hard"], judgments["mt_bench"],
+                          rounds=cfg.bootstrap_rounds, seed=cfg.seed)
+    label = judge_label(judges)
+    return BenchmarkRun(benchmarks, answers, judgments, tables, summary_table(tables, label, list(policies)), label, directory,
+                        seconds)
+
+
+def judgment_paths(directory: str | Path) -> dict[str, Path]:
+    d = Path(directory) / "judgments"
+    return {"alpaca_eval": d / "alpaca_eval_annotations.json", "arena_hard": d / "arena_hard_judgments.jsonl",
+            "mt_bench": d / "mt_bench_judgments.jsonl"}
+
+
+def tables_from_files(directory: str | Path, *, rounds: int = 100, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Recompute every table from the judgment files alone (no model, no judge)."""
+    paths = judgment_paths(directory)
+    return score_tables(*(read_records(paths[b]) for b in ("alpaca_eval", "arena_hard", "mt_bench")),
+                        rounds=rounds, seed=seed)
