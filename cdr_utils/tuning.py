@@ -1,0 +1,306 @@
+"""Preference tuning through TRL 1.16: SimPO, DPO and reward-augmented DPO, thin wrappers over the trainers.
+
+Losses, per pair (x, y_w, y_l), pi = the policy being trained, |y| = response length in tokens:
+
+    SimPO (arXiv 2405.14734, Eq. 6):  -log sigma( beta/|y_w| log pi(y_w|x) - beta/|y_l| log pi(y_l|x) - gamma )
+    DPO   (arXiv 2305.18290, Eq. 7):  -log sigma( beta [log pi(y_w|x)/pi_ref(y_w|x) - log pi(y_l|x)/pi_ref(y_l|x)] )
+    reward-augmented DPO (arXiv 2410.08067): DPO on pairs.reward_augment(pairs): two goal-conditioned rows
+        per pair (conditioned on r_w: y_w beats y_l; conditioned on r_l: y_l beats y_w).
+
+SimPO runs on TRL's CPOTrainer (`trl.experimental.cpo`) with loss_type="simpo" and cpo_alpha=0.0: CPO adds
+cpo_alpha x NLL(y_w), so 0 leaves pure SimPO. TRL's `simpo_gamma` is the absolute margin gamma (it divides by
+beta internally). DPO gets an explicit frozen copy of the starting policy as reference (with ref_model=None
+TRL reloads the reference by the model's name, which fails for in-memory models); under LoRA the reference
+is the policy with its adapters disabled, as TRL does.
+
+Which tokens are trained on: DPO reads the conversational columns and trains on the template's text after
+the prompt (response, end-of-turn marker, the template's trailing newline). For SimPO we hand the CPO trainer
+text instead, prompt = template(x, add_generation_prompt=True) and completion = response + end-of-turn
+marker: given conversations, CPOTrainer would append a second EOS after the template's trailing newline.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+METHODS = ("simpo", "dpo", "ra_dpo")
+
+
+@dataclass
+class TuningResult:
+    """model: the trained policy (LoRA adapters merged), eval mode; log_history: the trainer's per-step logs
+    (loss, rewards/margins, rewards/accuracies, learning_rate, ...); output_dir: the saved checkpoint."""
+    model: object
+    tokenizer: object
+    log_history: list[dict]
+    output_dir: Path
+    n_rows: int  # training rows the trainer saw per epoch
+
+
+def _assistant_text(turns, record, field: str) -> str:
+    from .chat import RecordError
+
+    if not (isinstance(turns, list) and len(turns) == 1 and isinstance(turns[0], dict)
+            and turns[0].get("role") == "assistant" and isinstance(turns[0].get("content"), str)):
+        raise RecordError(record, field, f"expected [one assistant message], got {turns!r:.80}")
+    return turns[0]["content"]
+
+
+def check_pairs(dataset) -> None:
+    """Raise RecordError unless every row is a conversational pair (prompt messages, [assistant] x 2)."""
+    from .chat import RecordError, validate_prompt
+
+    for col in ("prompt", "chosen", "rejected"):
+        if col not in dataset.column_names:
+            raise RecordError(0, col, f"missing column; the dataset has {dataset.column_names}")
+    for i, row in enumerate(dataset):
+        record = row.get("prompt_id", i)
+        validate_prompt(row["prompt"], record)
+        _assistant_text(row["chosen"], record, "chosen")
+        _assistant_text(row["rejected"], record, "rejected")
+
+
+def to_text_pairs(dataset, tokenizer, chat_template: str | None = None):
+    """Conversational pairs -> text pairs for CPOTrainer: prompt = the rendered prompt with the generation
+    header, chosen / rejected = the response as the template renders it + the end-of-turn marker (the span
+    chat.ChatEncoder scores, so SimPO's |y| is the scorer's n_tokens)."""
+    from .chat import ChatEncoder, RecordError, render
+
+    enc = ChatEncoder(tokenizer, chat_template=chat_template)
+
+    def completion(prompt, p_text, response, record, field):
+        full = render(tokenizer, list(prompt) + [{"role": "assistant", "content": response}],
+                      add_generation_prompt=False, chat_template=enc.chat_template)
+        if not full.startswith(p_text) or not full.endswith(enc.marker + enc.trailing):
+            raise RecordError(record, field, "the chat template does not render prompt + response as the prompt "
+                              "followed by the response and its end-of-turn text")
+        return full[len(p_text):len(full) - len(enc.trailing)]
+
+    def convert(row, i):
+        p_text = enc.prompt_text(row["prompt"])
+        record = row.get("prompt_id", i)
+        return {"prompt": p_text,
+                "chosen": completion(row["prompt"], p_text, row["chosen"][0]["content"], record, "chosen"),
+                "rejected": completion(row["prompt"], p_text, row["rejected"][0]["content"], record, "rejected")}
+
+    return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, desc="rendering pairs")
+
+
+def _common_args(recipe, output_dir: Path, seed: int) -> dict:
+    """TrainingArguments shared by both trainers. The effective batch is recipe.batch_size: accumulation =
+    batch / (per-device batch x processes), so a multi-GPU launch keeps the paper's 128."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device = min(recipe.per_device_batch_size, recipe.batch_size)
+    cuda = torch.cuda.is_available()
+    return dict(output_dir=str(output_dir), per_device_train_batch_size=per_device,
+                gradient_accumulation_steps=max(1, recipe.batch_size // (per_device * world)),
+                learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
+                lr_scheduler_type=recipe.lr_scheduler, warmup_steps=recipe.warmup_ratio,  # float < 1: a ratio
+                max_length=recipe.max_length, beta=recipe.beta, logging_steps=1, save_strategy="no",
+                report_to=[], seed=seed, data_seed=seed, disable_tqdm=False,
+                bf16=cuda and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16; CPU trains in fp32
+                gradient_checkpointing=cuda)  # saves GPU memory at paper scale; only costs time on CPU
+
+
+def simpo_config(recipe, output_dir, seed: int = 0):
+    """CPOConfig for pure SimPO: loss_type "simpo", cpo_alpha 0 (no NLL term), simpo_gamma = recipe.gamma,
+    the absolute margin on the scale of the reward beta/|y| log pi(y|x) (TRL divides it by beta itself)."""
+    from trl.experimental.cpo import CPOConfig
+
+    if recipe.loss != "simpo":
+        raise ValueError(f"a SimPO config needs a recipe with loss='simpo', got {recipe.loss!r}")
+    return CPOConfig(**_common_args(recipe, Path(output_dir), seed), loss_type="simpo", cpo_alpha=0.0,
+                     simpo_gamma=recipe.gamma, remove_unused_columns=False)
+
+
+def dpo_config(recipe, output_dir, seed: int = 0):
+    """DPOConfig for the sigmoid DPO loss with recipe.beta; reference log-probs computed on the fly."""
+    from trl import DPOConfig
+
+    if recipe.loss != "dpo":
+        raise ValueError(f"a DPO config needs a recipe with loss='dpo', got {recipe.loss!r}")
+    return DPOConfig(**_common_args(recipe, Path(output_dir), seed), loss_type=["sigmoid"],
+                     precompute_ref_log_probs=False)
+
+
+def _peft_config(recipe):
+    if recipe.lora_rank <= 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: dict) -> TuningResult:
+    """Save model + tokenizer + logs into output_dir atomically (tmp dir, rename). LoRA adapters are merged
+    first; full fine-tuning saves through the trainer, which gathers ZeRO-3-sharded weights."""
+    tmp = output_dir.with_name(output_dir.name + ".tmp")
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if recipe.lora_rank > 0:
+        model = trainer.model.merge_and_unload()
+        if main:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    else:
+        model = trainer.model
+        trainer.save_model(str(tmp))  # model + processing_class; collective under DeepSpeed
+    history = list(trainer.state.log_history)
+    if main:
+        (tmp / "log_history.json").write_text(json.dumps(history, indent=1))
+        meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, **extra}
+        (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str))
+        shutil.rmtree(output_dir, ignore_errors=True)
+        tmp.rename(output_dir)
+    return TuningResult(model.eval(), tokenizer, history, output_dir, n_rows)
+
+
+def _scratch(output_dir) -> tuple[Path, Path]:
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    return output_dir, output_dir.with_name(output_dir.name + ".run")  # trainer's own files (not kept)
+
+
+def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
+                extra: dict | None = None) -> TuningResult:
+    """SimPO on conversational pairs (columns prompt, chosen, rejected; extra columns ignored).
+    recipe: profiles.PreferenceRecipe with loss "simpo" (beta, absolute gamma)."""
+    from trl.experimental.cpo import CPOTrainer
+
+    if recipe.loss != "simpo":
+        raise ValueError(f"train_simpo needs a recipe with loss='simpo', got {recipe.loss!r}")
+    check_pairs(pairs)
+    output_dir, scratch = _scratch(output_dir)
+    args = simpo_config(recipe, scratch, seed)
+    text_pairs = to_text_pairs(pairs, tokenizer)
+    model.train()
+    trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=tokenizer,
+                         peft_config=_peft_config(recipe))
+    trainer.train()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return _finish(trainer, tokenizer, recipe, output_dir, len(text_pairs), {"method": "simpo", **(extra or {})})
+
+
+def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, seed: int = 0,
+              method: str = "dpo", extra: dict | None = None) -> TuningResult:
+    """DPO on conversational pairs. ref_model: the frozen reference (default: a copy of `model` as it is
+    now; under LoRA, `model` with adapters disabled). recipe: profiles.PreferenceRecipe with loss "dpo"."""
+    from trl import DPOTrainer
+
+    if recipe.loss != "dpo":
+        raise ValueError(f"train_dpo needs a recipe with loss='dpo', got {recipe.loss!r}")
+    check_pairs(pairs)
+    output_dir, scratch = _scratch(output_dir)
+    pairs = pairs.select_columns(["prompt", "chosen", "rejected"])
+    peft_config = _peft_config(recipe)
+    if ref_model is None and peft_config is None:
+        ref_model = copy.deepcopy(model)
+    if ref_model is not None:
+        ref_model = ref_model.eval().requires_grad_(False)
+    args = dpo_config(recipe, scratch, seed)
+    model.train()
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
+                         processing_class=tokenizer, peft_config=peft_config)
+    trainer.train()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return _finish(trainer, tokenizer, recipe, output_dir, len(pairs), {**(extra or {}), "method": method})
+
+
+def train_reward_augmented_dpo(model, tokenizer, pairs, recipe, output_dir, *, levels: int = 10, edges=None,
+                               ref_model=None, seed: int = 0, extra: dict | None = None) -> TuningResult:
+    """DPO on pairs.reward_augment(pairs): each pair becomes two rows conditioned on a 1..levels rating (a
+    system message, or prepended once to the user turn when the template has no system role); a pair whose
+    two scores fall in the same rating bin keeps only its first row. One epoch therefore takes up to twice
+    the optimizer steps of plain DPO on the same pairs (notebook 07 compares at equal epochs)."""
+    from .pairs import reward_augment, supports_system_role
+
+    augmented, info = reward_augment(pairs, levels=levels, edges=edges, system_role=supports_system_role(tokenizer))
+    return train_dpo(model, tokenizer, augmented, recipe, output_dir, ref_model=ref_model, seed=seed,
+                     method="ra_dpo", extra={**(extra or {}), "augment": info})
+
+
+def recipe_for(profile, method: str):
+    """The profile's recipe for a method: "simpo" -> tuning.simpo; "dpo" and "ra_dpo" -> tuning.dpo."""
+    if method not in METHODS:
+        raise ValueError(f"unknown tuning method {method!r}; expected one of {METHODS}")
+    return profile.tuning.simpo if method == "simpo" else profile.tuning.dpo
+
+
+def checkpoint_dir(profile, method: str) -> Path:
+    from .profiles import artifacts_dir
+
+    return artifacts_dir(profile.name) / "checkpoints" / method
+
+
+def pairs_hash(pairs) -> str:
+    """sha256 (16 hex) of the prompt / chosen / rejected columns: a checkpoint is valid for these pairs only."""
+    text = json.dumps([list(pairs[c]) for c in ("prompt", "chosen", "rejected")], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _expected_meta(profile, method, pairs) -> dict:
+    return {"recipe": dataclasses.asdict(recipe_for(profile, method)), "method": method,
+            "policy": dataclasses.asdict(profile.generation.policy), "pairs_hash": pairs_hash(pairs),
+            "seed": profile.seed}
+
+
+def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> TuningResult:
+    """The profile's tuned policy for a method (simpo | dpo | ra_dpo): loaded from
+    outputs/<profile>/checkpoints/<method> when it was trained from the same recipe, policy, seed and pairs,
+    else trained now from `pairs` (default: pairs.onpolicy_pairs(profile)["train"]) and saved there."""
+    from .models import load_model
+    from .profiles import get_profile
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    if pairs is None:
+        from .pairs import onpolicy_pairs
+
+        pairs = onpolicy_pairs(profile)["train"]
+    path, expected = checkpoint_dir(profile, method), _expected_meta(profile, method, pairs)
+    meta_file = path / "cdr_tuning.json"
+    if not retrain and meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if all(meta.get(k) == v for k, v in expected.items()):
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+            history = json.loads((path / "log_history.json").read_text())
+            return TuningResult(model, AutoTokenizer.from_pretrained(path), history, path, meta["n_rows"])
+    spec = profile.generation.policy
+    model, tok = load_model(spec.name, seed=spec.seed, dtype=profile.dtype, profile=profile.name)
+    train = {"simpo": train_simpo, "dpo": train_dpo, "ra_dpo": train_reward_augmented_dpo}[method]
+    kwargs = {"levels": profile.annotation.rating_levels} if method == "ra_dpo" else {}
+    return train(model, tok, pairs, recipe_for(profile, method), path, seed=profile.seed, extra=expected, **kwargs)
+
+
+def tuned_policy(profile, method: str, *, retrain: bool = False):
+    """(model, tokenizer) of load_tuned(profile, method): what notebook 06 evaluates."""
+    result = load_tuned(profile, method, retrain=retrain)
+    return result.model, result.tokenizer
+
+
+def main(argv=None) -> None:
+    """`python -m cdr_utils.tuning --profile paper --method simpo`, or under `accelerate launch` (README)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train a profile's tuned policy into outputs/<profile>/checkpoints")
+    parser.add_argument("--profile", default=os.environ.get("CDR_PROFILE", "cpu"))
+    parser.add_argument("--method", choices=METHODS, default="simpo")
+    parser.add_argument("--retrain", action="store_true")
+    args = parser.parse_args(argv)
+    result = load_tuned(args.profile, args.method, retrain=args.retrain)
+    print(f"{args.method}: {result.n_rows} rows -> {result.output_dir}")
+
+
+if __name__ == "__main__":
+    main()
