@@ -55,7 +55,7 @@ def prompt_tokens(scorer, prompts) -> np.ndarray:
 
 def body_tokens(scorer, encoded) -> int:
     """Tokens the scorer's transformer body runs for `encoded` from scratch: each shared prefix once, then
-    each row's own tokens (LogProbScorer.plan; the count a hook on the embeddings sees, tests/test_scale.py)."""
+    each row's own tokens, unpadded (LogProbScorer.plan; what the body computes, padding aside)."""
     from .logprobs import _prefix_key
 
     seen, total = set(), 0

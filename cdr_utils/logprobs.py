@@ -97,7 +97,9 @@ class LogProbScorer:
         max_batch_tokens: padded tokens per forward pass (rows x longest row); None sizes it from the
             device (4096 on CPU; from free memory on a GPU, halved on out-of-memory).
         max_batch_size: cap on rows per forward pass; None: 1 on CPU (measured: there an unpadded sequence with
-            mask-free causal attention beats a padded batch), unlimited on a GPU.
+            mask-free causal attention beats a padded batch), unlimited on a GPU. The suffixes of a shared-prefix
+            group are batched together up to the token budget unless max_batch_size is given (measured on CPU:
+            8 suffixes of ~100 tokens in one forward, 3.1x over independent scoring, vs 2.7x one at a time).
         share_prefix / min_shared_prefix: run a scoring prompt shared by several responses (of at least
             that many tokens) once and reuse its KV cache; the numbers equal independent scoring.
         head_chunk: scored positions projected through the LM head at once (bounds the fp32 logits to
@@ -124,6 +126,7 @@ class LogProbScorer:
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self.max_batch_tokens = max_batch_tokens or _auto_batch_tokens(model)
         self.max_batch_size = max_batch_size or (1 << 30 if self.device.type == "cuda" else 1)
+        self.max_group_size = max_batch_size or 1 << 30  # rows per forward for suffixes after a shared prefix
         self.share_prefix, self.min_shared_prefix = share_prefix, min_shared_prefix
         self.head_chunk, self.truncation, self.progress = head_chunk, truncation, progress
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
@@ -203,13 +206,14 @@ class LogProbScorer:
         return ScoreResult.from_token_logprobs(token_lps, dict(self.meta), keep=return_tokens, tokens=tokens,
                                                n_truncated=cut)
 
-    def batches(self, widths: list[int]) -> list[list[int]]:
+    def batches(self, widths: list[int], max_rows: int | None = None) -> list[list[int]]:
         """Indices grouped into batches of at most max_batch_tokens padded tokens (rows x widest row) and
-        max_batch_size rows, longest first."""
+        max_rows (default max_batch_size) rows, longest first."""
+        max_rows = max_rows or self.max_batch_size
         order = sorted(range(len(widths)), key=lambda i: -widths[i])
         out, cur = [], []
         for i in order:
-            if cur and ((len(cur) + 1) * widths[cur[0]] > self.max_batch_tokens or len(cur) == self.max_batch_size):
+            if cur and ((len(cur) + 1) * widths[cur[0]] > self.max_batch_tokens or len(cur) == max_rows):
                 out.append(cur)
                 cur = []
             cur.append(i)
@@ -228,7 +232,8 @@ class LogProbScorer:
         units, alone = [], set(range(len(encoded)))
         for (p, _), idx in groups.items():
             if len(idx) > 1:
-                units += [(p, [idx[j] for j in b]) for b in self.batches([len(encoded[i].ids) - 1 - p for i in idx])]
+                widths = [len(encoded[i].ids) - 1 - p for i in idx]
+                units += [(p, [idx[j] for j in b]) for b in self.batches(widths, self.max_group_size)]
                 alone -= set(idx)
         alone = sorted(alone)
         units += [(0, [alone[j] for j in b]) for b in self.batches([len(encoded[i].ids) - 1 for i in alone])]

@@ -162,12 +162,13 @@ def test_vanilla_is_byte_identical_to_uncustomized_scoring(reward):
 
 
 def test_customized_prompt_runs_once_per_pair(reward):
-    """The body runs each pair's long customized prompt once and then only each response's own tokens."""
+    """The body runs each pair's long customized prompt once and then only the two responses' own tokens, both
+    in one (padded) forward."""
     model = reward.strong.model
     bench = to_rows([{"id": str(i), "prompt": p, "chosen": c, "rejected": r,
                       "subset": ["chat-easy", "math", "safety-should-refuse"][i]} for i, (p, c, r) in enumerate(PAIRS)])
     c, domains, seen = SHORT, ["CHAT", "REASONING", "SAFETY"], []
-    hook = model.model.embed_tokens.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[1]))
+    hook = model.model.embed_tokens.register_forward_hook(lambda m, inp, out: seen.append(tuple(inp[0].shape)))
     try:
         res = evaluate_variant(reward, bench, c, domains)
     finally:
@@ -178,8 +179,9 @@ def test_customized_prompt_runs_once_per_pair(reward):
     assert min(prefix) >= 32
     rows = [reward.strong.encoder.encode(p, r) for p, (_, ch, rj) in zip(custom, PAIRS) for r in (ch, rj)]
     own = [len(e.ids) - 1 - prefix[k // 2] for k, e in enumerate(rows)]
-    assert sorted(seen) == sorted(prefix + own)                        # each prefix once, then the suffixes
-    assert sum(seen) == res.body_tokens["strong"] < sum(len(e.ids) - 1 for e in rows)
+    suffixes = [(2, max(own[2 * k], own[2 * k + 1])) for k in range(len(PAIRS))]
+    assert sorted(seen) == sorted([(1, n) for n in prefix] + suffixes)  # each prefix once, then its two suffixes
+    assert res.body_tokens["strong"] == sum(prefix) + sum(own) < sum(len(e.ids) - 1 for e in rows)
     assert res.tokens_added["strong"] > 30 and res.tokens_added["weak"] > 30
     independent = LogProbScorer(model, reward.strong.tokenizer, share_prefix=False).score(
         [p for p in custom for _ in (0, 1)], [r for _, ch, rj in PAIRS for r in (ch, rj)])
