@@ -80,8 +80,11 @@ def score_command(args) -> None:
     if args.backend == "vllm":
         from .vllm_backend import vllm_score
 
+        from .chat import PLAIN_CHAT_TEMPLATE
+
         result = vllm_score(args.model, [prompts[i] for i in mine], [ds["response"][i] for i in mine],
-                            include_end_of_turn=not args.no_end_of_turn)
+                            include_end_of_turn=not args.no_end_of_turn, dtype=args.dtype or "bfloat16",
+                            chat_template=PLAIN_CHAT_TEMPLATE if args.template == "plain" else None)
         stats = {"computed": len(mine), "cached": 0}
     else:
         scorer = load_scorer(ModelSpec(args.model, seed=args.seed, template=args.template), dtype=args.dtype,

@@ -147,22 +147,28 @@ def _generate_batch(model, tokenizer, texts, row_seeds, config, stops, pad) -> l
 
 
 def _generate_vllm(model_name: str, prompts, seeds, config, chat_template) -> list[list[dict]]:
-    """The same samples through vLLM: one request per (prompt, seed), each with its own seed. Untested here."""
+    """The same requests through vLLM: one per (prompt, seed), each with its own seed. vLLM's sampler differs
+    from ours, so the texts differ from the transformers path's; the prompts and stop tokens are the same.
+    Tested against a stand-in with vLLM's interface (tests/fake_vllm), not against vLLM itself."""
     from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
 
     llm = LLM(model=model_name)
     tok = llm.get_tokenizer()
     texts = [render(tok, p, add_generation_prompt=True, chat_template=chat_template) for p in prompts]
+    # Token ids, not text: vLLM would add a BOS of its own to a text prompt whose template already wrote one.
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    stops = stop_token_ids(None, tok, chat_template)  # the template's end-of-turn marker may not be the EOS
     reqs = [(i, j) for i in range(len(prompts)) for j in range(len(seeds))]
     params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
-                             seed=row_seed(seeds[j], texts[i]) % (1 << 31)) for i, j in reqs]
-    results = llm.generate([{"prompt": texts[i]} for i, _ in reqs], params)
+                             stop_token_ids=stops, seed=row_seed(seeds[j], texts[i]) % (1 << 31)) for i, j in reqs]
+    results = llm.generate([TokensPrompt(prompt_token_ids=ids[i]) for i, _ in reqs], params)
     out = [[None] * len(seeds) for _ in prompts]
     for (i, j), res in zip(reqs, results):
         c = res.outputs[0]
         out[i][j] = {"response": c.text.strip(), "seed": seeds[j], "generator": f"{model_name} (vllm)",
-                     "temperature": config.temperature, "top_p": config.top_p,
-                     "max_new_tokens": config.max_new_tokens, "n_tokens": len(c.token_ids),
+                     "temperature": float(config.temperature), "top_p": float(config.top_p),
+                     "max_new_tokens": int(config.max_new_tokens), "n_tokens": len(c.token_ids),
                      "finished": c.finish_reason == "stop"}
     return out
 

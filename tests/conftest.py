@@ -29,3 +29,23 @@ def gemma():
     if os.environ.get("CDR_GEMMA", "1") == "0":
         pytest.skip("CDR_GEMMA=0: Gemma Terms of Use declined, model not installed")
     return load_model("gemma3-270m")
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """tests/fake_vllm importable as `vllm` for one test, removed from sys.modules afterwards (generate.py looks
+    for vllm, so later tests must see the machine as it is)."""
+    import sys
+
+    from reference import FAKE_VLLM_DIR
+
+    def drop():
+        for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+            del sys.modules[name]
+
+    drop()
+    monkeypatch.syspath_prepend(str(FAKE_VLLM_DIR))
+    import vllm
+
+    yield vllm
+    drop()

@@ -1,4 +1,6 @@
 """The independent naive reference that every scorer path is checked against."""
+from pathlib import Path
+
 import torch
 
 # The end-of-turn marker each test template writes after an assistant turn (known by hand, not computed
@@ -29,3 +31,7 @@ def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True
     lp = torch.log_softmax(logits, dim=-1)
     per_token = [lp[k - 1, f_ids[k]].item() for k in range(start, end)]
     return sum(per_token), end - start, per_token
+
+
+# A stand-in importable as `vllm` (tests/fake_vllm): vLLM's documented output formats, for our adapters.
+FAKE_VLLM_DIR = Path(__file__).resolve().parent / "fake_vllm"

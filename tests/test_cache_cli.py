@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cdr_utils import LogProbScorer, load_model
-from reference import MARKERS, naive_logprob
+from reference import FAKE_VLLM_DIR, MARKERS, naive_logprob
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the a density ratio model answer question capital france paris code python sum token reward".split()
@@ -145,3 +145,34 @@ def test_vllm_backend_says_not_installed():
 
     with pytest.raises(ImportError, match="needs the `vllm` package, which is not installed"):
         vllm_score("any", [[{"role": "user", "content": "x"}]], ["y"])
+
+
+@pytest.mark.parametrize("include_end_of_turn", [True, False])
+def test_vllm_adapter_equals_naive_reference(fake_vllm, tiny_llama, include_end_of_turn):
+    """Our vLLM adapter (span, indexing, template) against the stand-in (tests/fake_vllm)."""
+    from cdr_utils.vllm_backend import vllm_score
+
+    model, tok = tiny_llama
+    rows = _rows(6)
+    res = vllm_score("tiny-random-llama", [r["prompt"] for r in rows], [r["response"] for r in rows],
+                     include_end_of_turn=include_end_of_turn)
+    assert res.meta["backend"] == "vllm"
+    for i, r in enumerate(rows):
+        ref_sum, ref_n, _ = naive_logprob(model, tok, r["prompt"], r["response"], MARKERS["tiny-random-llama"],
+                                          include_end_of_turn=include_end_of_turn)
+        assert res.n_tokens[i] == ref_n and abs(res.sum[i] - ref_sum) < 1e-4 * ref_n
+
+
+def test_cli_vllm_backend_matches_hf_backend(tmp_path):
+    data = _write(_rows(7), tmp_path / "data.jsonl")
+    hf, vl = tmp_path / "hf.jsonl", tmp_path / "vllm.jsonl"
+    for out, extra in ((hf, []), (vl, ["--backend", "vllm"])):
+        cmd, env = _cli("--data", str(data), "--out", str(out), *extra)
+        if extra:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKE_VLLM_DIR), env.get("PYTHONPATH")]))
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = _read(hf), _read(vl)
+    assert [r["id"] for r in b] == [r["id"] for r in a]
+    np.testing.assert_allclose([r["logp_sum"] for r in b], [r["logp_sum"] for r in a], atol=1e-4)
+    assert [r["logp_n_tokens"] for r in b] == [r["logp_n_tokens"] for r in a]

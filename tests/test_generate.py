@@ -126,3 +126,26 @@ def test_drop_identical():
     mixed = [{"response": "a"}, {"response": "b"}]
     prompts, cands, dropped = drop_identical(["p0", "p1", "p2"], [same, mixed, same])
     assert (prompts, cands, dropped) == (["p1"], [mixed], 2)
+
+
+def test_vllm_path_sends_template_ids_stop_tokens_and_row_seeds(fake_vllm, tiny_llama):
+    """The vLLM path against the stand-in (tests/fake_vllm): the prompt goes as the template's token ids (no
+    second BOS), the end-of-turn marker is a stop token, each (prompt, sample) has its own row seed; greedy
+    decoding gives the transformers path's texts."""
+    model, tok = tiny_llama
+    cfg = GenerationConfig(n=2, temperature=0.0, top_p=1.0, max_new_tokens=8)
+    via_vllm = generate_responses("tiny-random-llama", None, PROMPTS, config=cfg, seed=5, progress=False)
+    requests = fake_vllm.REQUESTS
+    assert len(requests) == len(PROMPTS) * 2
+    for k, r in enumerate(requests):
+        i, j = divmod(k, 2)
+        text = tok.apply_chat_template(PROMPTS[i], tokenize=False, add_generation_prompt=True)
+        assert r["ids"] == tok(text, add_special_tokens=False)["input_ids"]
+        assert r["ids"].count(tok.bos_token_id) == text.count(tok.bos_token)
+        assert tok.convert_tokens_to_ids("<|im_end|>") in r["params"].stop_token_ids
+        assert r["params"].seed == row_seed(5 + j, text) % (1 << 31)
+    via_hf = generate_responses(model, tok, PROMPTS, config=cfg, seed=5, progress=False)
+    fields = ("response", "seed", "n_tokens", "finished", "temperature", "top_p", "max_new_tokens")
+    assert [[tuple(d[f] for f in fields) for d in c] for c in via_vllm] == \
+        [[tuple(d[f] for f in fields) for d in c] for c in via_hf]
+    assert via_vllm[0][0]["generator"] == "tiny-random-llama (vllm)"
