@@ -132,10 +132,11 @@ def score_candidates(profile, prompts, candidates, *, reward=None, progress: boo
 
 
 def _sample_settings(P) -> dict:
-    """What the samples depend on: the sampling config, the prompt source, the seed."""
+    """What the samples depend on: the sampling config, the prompt source, the seed. Not the batch size: the
+    samples do not depend on it (generate.py), so another batch size reuses them."""
     a = P.annotation
-    return {"generation": dataclasses.asdict(P.generation), "seed": P.seed,
-            "prompts": [a.prompts, a.n_prompts, a.max_prompt_chars]}
+    generation = {k: v for k, v in dataclasses.asdict(P.generation).items() if k != "batch_size"}
+    return {"generation": generation, "seed": P.seed, "prompts": [a.prompts, a.n_prompts, a.max_prompt_chars]}
 
 
 def _settings(P) -> dict:
