@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import rewardbench as rb
+from .pairs import spearman
 from .profiles import ModelSpec, artifacts_dir
 
 COLUMNS = ("Chat", "Chat Hard", "Safety", "Reasoning", "Score")
@@ -150,14 +151,6 @@ def published_scores(profile, specs) -> np.ndarray:
 
 
 # -- gap versus accuracy -----------------------------------------------------------------------------------------
-def spearman(x, y) -> float:
-    """Spearman's rank correlation: Pearson's r of the ranks (ties get their average rank)."""
-    rx, ry = (pd.Series(np.asarray(v, dtype=float)).rank().to_numpy() for v in (x, y))
-    if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def _oriented(perf: np.ndarray, score: dict) -> tuple[list, np.ndarray, np.ndarray]:
     """Each unordered pair once, the better-performing model as strong: (pairs, gaps, accuracies)."""
     pairs = [(i, j) if perf[i] > perf[j] else (j, i) for i in range(len(perf)) for j in range(i + 1, len(perf))

@@ -197,7 +197,8 @@ def pair_frame(pairs):
 
 
 def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN for fewer than 3 points or a constant input."""
+    """Spearman's rank correlation: Pearson's r of the ranks (ties get their average rank). NaN for fewer than
+    3 points (two points correlate +-1 by construction) or a constant input."""
     import pandas as pd
 
     x, y = pd.Series(np.asarray(x, dtype=float)), pd.Series(np.asarray(y, dtype=float))
