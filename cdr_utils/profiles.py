@@ -46,7 +46,7 @@ class GenerationConfig:
     """On-policy sampling (generate.py; SimPO's pipeline): the policy, N samples per prompt, one seed per
     sample (`seeds`, or seed, seed+1, ... when empty), temperature / top-p / new-token cap, rows per batch (the
     samples do not depend on it; on CPU a decoding step is bound by reading the weights, so 32 rows cost little
-    more than 8: 64 samples of SmolLM2-135M, 128 new tokens, in 71 s at 32 rows vs ~130 s at 8)."""
+    more than 8: benchmarks/bench_generation.py, 32 SmolLM2-135M samples, 36 s at 32 rows vs 63 s at 8)."""
     policy: ModelSpec = ModelSpec("tiny-random-llama")
     n: int = 4
     temperature: float = 0.8
