@@ -78,9 +78,8 @@ def score_command(args) -> None:
     mine = np.arange(rank, len(ds), world)
     t0 = time.time()
     if args.backend == "vllm":
-        from .vllm_backend import vllm_score
-
         from .chat import PLAIN_CHAT_TEMPLATE
+        from .vllm_backend import vllm_score
 
         result = vllm_score(args.model, [prompts[i] for i in mine], [ds["response"][i] for i in mine],
                             include_end_of_turn=not args.no_end_of_turn, dtype=args.dtype or "bfloat16",

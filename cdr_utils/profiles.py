@@ -270,7 +270,7 @@ def get_profile(name: str | None = None) -> Profile:
                        customize=CustomizeConfig(exemplars_per_prompt=1, router="keyword",  # notebook 02 in ~5 min:
                                                  bench_per_section=8),  # 32 of notebook 03's 160 pairs
                        # notebook 06: a few dozen prompts per benchmark, the offline proxy judge
-                       # (~5 min estimated on a quiet 2-core machine: 3 generation passes dominate; unmeasured)
+                       # (168 s in make demo on 2 cores: 3 generation passes dominate)
                        evals=EvalConfig(n_alpaca_eval=20, n_arena_hard=20, n_mt_bench=10, max_prompt_chars=400,
                                         temperature=0.7, max_new_tokens=64, batch_size=32, judge="proxy",
                                         baseline="policy", bootstrap_rounds=200),
