@@ -134,8 +134,11 @@ def score_candidates(profile, prompts, candidates, *, reward=None, progress: boo
 def _sample_settings(P) -> dict:
     """What the samples depend on: the sampling config, the prompt source, the seed. Not the batch size: the
     samples do not depend on it (generate.py), so another batch size reuses them."""
+    from .generate import generation_backend
+
     a = P.annotation
     generation = {k: v for k, v in dataclasses.asdict(P.generation).items() if k != "batch_size"}
+    generation["backend"] = generation_backend(P.generation.backend)  # "auto" as resolved on this machine
     return {"generation": generation, "seed": P.seed, "prompts": [a.prompts, a.n_prompts, a.max_prompt_chars]}
 
 
@@ -178,7 +181,12 @@ def policy_samples(profile, rebuild: bool = False, *, progress: bool = True):
         return load_from_disk(str(path))
     prompts = load_prompts(P)
     g = P.generation
-    model, tok = load_model(g.policy.name, seed=g.policy.seed, dtype=P.dtype, profile=P.name)
+    if settings["generation"]["backend"] == "vllm":  # vLLM loads the policy itself, by name
+        if g.policy.layers is not None or g.policy.template != "own":
+            raise ValueError(f"policy {g.policy}: the vLLM backend samples whole models with their own template")
+        model, tok = g.policy.name, None
+    else:
+        model, tok = load_model(g.policy.name, seed=g.policy.seed, dtype=P.dtype, profile=P.name)
     candidates = generate_responses(model, tok, prompts, n=g.n, config=g, seed=P.seed, progress=progress,
                                     generator_name=str(g.policy))
     data = Dataset.from_dict({

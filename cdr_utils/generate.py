@@ -85,7 +85,8 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
     {"response", "seed", "generator", "temperature", "top_p", "max_new_tokens", "n_tokens", "finished"}:
     n_tokens = generated tokens (stop token included), finished = a stop token ended it (else truncated).
     The output depends only on (model, prompt, seed, settings), not on batch size or order.
-    model: a loaded *ForCausalLM, or a name/path (loaded with vLLM when installed, else models.load_model).
+    model: a loaded *ForCausalLM, or a name/path (sampled through vLLM when config.backend resolves to "vllm",
+    else loaded with models.load_model).
     """
     n = n or config.n
     batch_size = batch_size or getattr(config, "batch_size", 8)
@@ -94,7 +95,7 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
         validate_prompt(p, i)
     seeds = sample_seeds(config, n, seed)
     if isinstance(model, str):
-        if importlib.util.find_spec("vllm") is not None:
+        if generation_backend(getattr(config, "backend", "hf")) == "vllm":
             return _generate_vllm(model, prompts, seeds, config, chat_template)
         from .models import load_model
 
@@ -144,6 +145,17 @@ def _generate_batch(model, tokenizer, texts, row_seeds, config, stops, pad) -> l
         cut = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
         out.append(row[:cut])
     return out
+
+
+def generation_backend(backend: str) -> str:
+    """"hf" or "vllm" for a GenerationConfig.backend ("hf" | "vllm" | "auto": vLLM where it is installed)."""
+    if backend not in ("hf", "vllm", "auto"):
+        raise ValueError(f"generation backend must be 'hf', 'vllm' or 'auto', got {backend!r}")
+    installed = importlib.util.find_spec("vllm") is not None
+    if backend == "vllm" and not installed:
+        raise ImportError("generation backend 'vllm' needs the `vllm` package, which is not installed; "
+                          "`pip install vllm` on a GPU machine, or use backend='hf'")
+    return "vllm" if backend == "vllm" or (backend == "auto" and installed) else "hf"
 
 
 def _generate_vllm(model_name: str, prompts, seeds, config, chat_template) -> list[list[dict]]:

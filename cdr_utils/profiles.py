@@ -54,6 +54,9 @@ class GenerationConfig:
     max_new_tokens: int = 128
     batch_size: int = 32
     seeds: tuple = ()
+    # "hf": transformers (the reference: batch-invariant seeded samples); "vllm": vLLM (same prompts, seeds and
+    # stop tokens, vLLM's own sampler, so other texts); "auto": vLLM where it is installed, else transformers.
+    backend: str = "hf"
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def get_profile(name: str | None = None) -> Profile:
                        # SimPO's on-policy sampling: 5 seeds, T 0.8, top-p 0.95 (arXiv 2405.14734)
                        generation=GenerationConfig(ModelSpec("meta-llama/Meta-Llama-3-8B-Instruct"), n=5,
                                                    temperature=0.8, top_p=0.95, max_new_tokens=2048, batch_size=32,
-                                                   seeds=(13, 21, 42, 79, 100)),
+                                                   seeds=(13, 21, 42, 79, 100), backend="auto"),
                        annotation=AnnotationConfig(prompts="HuggingFaceH4/ultrafeedback_binarized", n_prompts=None,
                                                    max_prompt_chars=100000, test_fraction=0.02),
                        customize=CustomizeConfig(exemplars_per_prompt=2, router="llm", bench_per_section=None),

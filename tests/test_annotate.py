@@ -107,3 +107,15 @@ def test_split_by_prompt_and_summary():
     row = strategy_summary({"s": frame}).loc["s"]
     assert row["pairs"] == 4 and row["chosen longer (%)"] == 75 and row["mean length diff"] == 13.75
     assert row["spearman(length diff, margin)"] == pytest.approx(1.0)
+
+
+def test_policy_samples_through_vllm_when_the_profile_asks(outputs, fake_vllm):
+    """backend "vllm" (the paper profile's "auto" where vLLM is installed): the policy is sampled through vLLM by
+    name (tests/fake_vllm records the requests) and the samples' settings record the backend used."""
+    P = profiles.get_profile("smoke")
+    P = dataclasses.replace(P, generation=dataclasses.replace(P.generation, backend="auto"))
+    samples = annotate.policy_samples(P, progress=False)
+    assert len(fake_vllm.REQUESTS) == len(samples) * P.generation.n
+    info = json.loads((outputs / "smoke" / "samples" / "build_info.json").read_text())
+    assert info["settings"]["generation"]["backend"] == "vllm"
+    assert all(s["generator"].endswith("(vllm)") for row in samples["samples"] for s in json.loads(row))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from cdr_utils.chat import RecordError
-from cdr_utils.generate import (GumbelSampler, drop_identical, generate_responses, row_seed, sample_seeds,
-                                stop_token_ids)
+from cdr_utils.generate import (GumbelSampler, drop_identical, generate_responses, generation_backend, row_seed,
+                                sample_seeds, stop_token_ids)
 from cdr_utils.profiles import GenerationConfig
 
 PROMPTS = [[{"role": "user", "content": "Hello, how are you?"}],
@@ -133,7 +133,7 @@ def test_vllm_path_sends_template_ids_stop_tokens_and_row_seeds(fake_vllm, tiny_
     second BOS), the end-of-turn marker is a stop token, each (prompt, sample) has its own row seed; greedy
     decoding gives the transformers path's texts."""
     model, tok = tiny_llama
-    cfg = GenerationConfig(n=2, temperature=0.0, top_p=1.0, max_new_tokens=8)
+    cfg = GenerationConfig(n=2, temperature=0.0, top_p=1.0, max_new_tokens=8, backend="vllm")
     via_vllm = generate_responses("tiny-random-llama", None, PROMPTS, config=cfg, seed=5, progress=False)
     requests = fake_vllm.REQUESTS
     assert len(requests) == len(PROMPTS) * 2
@@ -149,3 +149,14 @@ def test_vllm_path_sends_template_ids_stop_tokens_and_row_seeds(fake_vllm, tiny_
     assert [[tuple(d[f] for f in fields) for d in c] for c in via_vllm] == \
         [[tuple(d[f] for f in fields) for d in c] for c in via_hf]
     assert via_vllm[0][0]["generator"] == "tiny-random-llama (vllm)"
+
+
+def test_generation_backend_rules(request):
+    assert generation_backend("hf") == "hf" and generation_backend("auto") == "hf"  # no vLLM on this machine
+    with pytest.raises(ImportError, match="needs the `vllm` package"):
+        generation_backend("vllm")
+    with pytest.raises(ValueError, match="'hf', 'vllm' or 'auto'"):
+        generation_backend("fast")
+    request.getfixturevalue("fake_vllm")  # now importable
+    assert generation_backend("auto") == "vllm" and generation_backend("vllm") == "vllm"
+    assert generation_backend("hf") == "hf"  # asked for transformers: stays there
