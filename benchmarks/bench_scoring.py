@@ -144,6 +144,11 @@ def run_one(args) -> dict:
             "peak_mb": peak, "sums": [float(np.sum(x, dtype=np.float64)) for x in result]}
 
 
+def speed(r: dict) -> float:
+    """Tokens per second of one measurement."""
+    return r["tokens"] / r["seconds"]
+
+
 def measure(model, case, method, repeats, dtype="float32", threads=2, device="cpu", sequences=40,
             layers=None) -> dict:
     cmd = [sys.executable, __file__, "--one", "--model", model, "--case", case, "--method", method,
@@ -203,9 +208,6 @@ def main():
     mem = {} if args.skip_gemma else {"ours": med[("memory", "ours")]}
     bf16 = med[("bf16", "ours")]
 
-    def speed(r):
-        return r["tokens"] / r["seconds"]
-
     def diff(x, y):
         return float(np.max(np.abs(np.array(x["sums"]) - np.array(y["sums"]))))
 
@@ -253,9 +255,6 @@ def gpu_main(args):
                 print(f"{model:22s} {case:7s} {method:12s} {r['tokens'] / r['seconds']:9.0f} tok/s "
                       f"{r['seconds']:7.3f} s  peak +{r['peak_extra_mb']:7.0f} MB", flush=True)
         rows.append((model, res))
-
-    def speed(r):
-        return r["tokens"] / r["seconds"]
 
     print("\n| model (random weights, paper architecture) | naive a | padded b | ours c | ideal d | c/a | c/b | c/d "
           "| peak extra MB a / b / c (GPU: allocated) | shared / independent |")
