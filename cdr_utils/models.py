@@ -183,16 +183,14 @@ def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: st
     """(model, tokenizer) in eval mode. dtype: torch dtype or "float32"/"bfloat16" (default float32 on CPU,
     bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models;
     layers: keep only the first k decoder layers (keep_first_layers; None: all)."""
-    if name in PAPER_ARCHITECTURES:
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if name in PAPER_ARCHITECTURES:  # bf16 by default on any device: 8B fp32 weights would need 32 GB
         return random_paper_model(name, dtype=dtype or torch.bfloat16, device=device, seed=seed, layers=layers)
     if layers is not None:
         model, tok = load_model(name, dtype=dtype, device=device, seed=seed, profile=profile)
         return keep_first_layers(model, layers), tok
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
     dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
     if name in TINY:
         from .tiny import tiny_model
