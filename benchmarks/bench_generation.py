@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cdr_utils import annotate, load_model  # noqa: E402
+from cdr_utils import load_model  # noqa: E402
 from cdr_utils.generate import generate_responses  # noqa: E402
-from cdr_utils.profiles import get_profile  # noqa: E402
+from cdr_utils.studies import annotate  # noqa: E402
+from cdr_utils.studies.profiles import get_profile  # noqa: E402
 
 
 def main():

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .models import model_revision
+from .records import atomic_write
+
 
 def scorer_key(scorer) -> dict:
     """What a scorer's numbers depend on, besides the examples."""
-    from .models import model_revision
-
     if not hasattr(scorer, "_revision"):
         scorer._revision = model_revision(scorer.model)  # hashing weights costs ~1 s per 100M params: once
     return {**scorer.meta, "revision": scorer._revision, "max_length": scorer.max_length}
@@ -43,7 +43,7 @@ class ScoreCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
         if not meta.exists():
-            _atomic_write(meta, lambda f: f.write(json.dumps(key, indent=1, sort_keys=True).encode()))
+            atomic_write(meta, lambda f: f.write(json.dumps(key, indent=1, sort_keys=True).encode()))
         self.entries: dict[str, np.ndarray] = {}
         for shard in sorted(self.dir.glob("*.npz")):
             with np.load(shard) as z:
@@ -61,19 +61,10 @@ class ScoreCache:
         offsets = np.cumsum([0] + [len(lp) for lp in logprobs])
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24] + ".npz"
         path = self.dir / name
-        _atomic_write(path, lambda f: np.savez(f, keys=np.array(keys), offsets=offsets,
+        atomic_write(path, lambda f: np.savez(f, keys=np.array(keys), offsets=offsets,
                                                logprobs=np.concatenate(logprobs).astype(np.float32)))
         self.entries.update(zip(keys, logprobs))
         return path
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def score_with_cache(scorer, encoded: list, cache: ScoreCache, shard_size: int) -> tuple[list[np.ndarray], dict]:

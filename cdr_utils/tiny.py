@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from .chat import PLAIN_CHAT_TEMPLATE
 
@@ -44,8 +46,6 @@ _CORPUS = [
 
 @functools.lru_cache(maxsize=2)
 def _backend_tokenizer(kind: str):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
     specials = ["<|endoftext|>"] if kind == "gpt2" else ["<s>", "</s>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -59,9 +59,6 @@ def _backend_tokenizer(kind: str):
 
 def tiny_tokenizer(kind: str):
     """A fast tokenizer with a chat template; `kind` is "llama" (ChatML) or "gpt2" (plain template)."""
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
     backend = Tokenizer.from_str(_backend_tokenizer(kind))
     if kind == "gpt2":
         tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
@@ -77,8 +74,6 @@ def tiny_tokenizer(kind: str):
 
 def tiny_model(kind: str, seed: int = 0, *, max_positions: int = 512):
     """(model, tokenizer) for kind "llama" or "gpt2": ~70k random parameters, fp32, eval mode."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
     tok = tiny_tokenizer(kind)
     if kind == "gpt2":
         cfg = GPT2Config(vocab_size=len(tok), n_embd=48, n_layer=2, n_head=4, n_positions=max_positions,

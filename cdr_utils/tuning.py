@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -30,8 +29,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from trl import DPOConfig, DPOTrainer
+from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+from .chat import ChatEncoder, RecordError, has_system_role, render, validate_prompt
+from .pairs import reward_augment
 
 METHODS = ("simpo", "dpo", "ra_dpo")
+
+
+@dataclass(frozen=True)
+class PreferenceRecipe:
+    """One preference-tuning run through TRL. loss "simpo": SimPO (arXiv 2405.14734, Eq. 6) via TRL's
+    CPOTrainer with cpo_alpha=0 (no NLL term); `gamma` is the absolute target margin (gamma/beta = 0.55 in the
+    paper). loss "dpo": DPO (arXiv 2305.18290) against a frozen copy of the starting policy. batch_size is the
+    effective batch (per device x accumulation x processes)."""
+    loss: str = "simpo"
+    beta: float = 2.5
+    gamma: float = 1.375
+    learning_rate: float = 1e-6
+    epochs: float = 1.0
+    max_steps: int = -1               # > 0: stop after this many optimizer steps (overrides epochs)
+    batch_size: int = 128
+    per_device_batch_size: int = 2
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    max_length: int = 2048            # prompt + response tokens
+    lora_rank: int = 0                # 0: full fine-tuning; > 0: LoRA adapters (peft) on all linear layers
+    lora_alpha: int = 32
 
 
 @dataclass
@@ -46,8 +71,6 @@ class TuningResult:
 
 
 def _assistant_text(turns, record, field: str) -> str:
-    from .chat import RecordError
-
     if not (isinstance(turns, list) and len(turns) == 1 and isinstance(turns[0], dict)
             and turns[0].get("role") == "assistant" and isinstance(turns[0].get("content"), str)):
         raise RecordError(record, field, f"expected [one assistant message], got {turns!r:.80}")
@@ -56,8 +79,6 @@ def _assistant_text(turns, record, field: str) -> str:
 
 def check_pairs(dataset) -> None:
     """Raise RecordError unless every row is a conversational pair (prompt messages, [assistant] x 2)."""
-    from .chat import RecordError, validate_prompt
-
     for col in ("prompt", "chosen", "rejected"):
         if col not in dataset.column_names:
             raise RecordError(0, col, f"missing column; the dataset has {dataset.column_names}")
@@ -72,8 +93,6 @@ def to_text_pairs(dataset, tokenizer, chat_template: str | None = None):
     """Conversational pairs -> text pairs for CPOTrainer: prompt = the rendered prompt with the generation
     header, chosen / rejected = the response as the template renders it + the end-of-turn marker (the span
     chat.ChatEncoder scores, so SimPO's |y| is the scorer's n_tokens)."""
-    from .chat import ChatEncoder, RecordError, render
-
     enc = ChatEncoder(tokenizer, chat_template=chat_template)
 
     def completion(prompt, p_text, response, record, field):
@@ -113,8 +132,6 @@ def _common_args(recipe, output_dir: Path, seed: int) -> dict:
 def simpo_config(recipe, output_dir, seed: int = 0):
     """CPOConfig for pure SimPO: loss_type "simpo", cpo_alpha 0 (no NLL term), simpo_gamma = recipe.gamma,
     the absolute margin on the scale of the reward beta/|y| log pi(y|x) (TRL divides it by beta itself)."""
-    from trl.experimental.cpo import CPOConfig
-
     if recipe.loss != "simpo":
         raise ValueError(f"a SimPO config needs a recipe with loss='simpo', got {recipe.loss!r}")
     return CPOConfig(**_common_args(recipe, Path(output_dir), seed), loss_type="simpo", cpo_alpha=0.0,
@@ -123,8 +140,6 @@ def simpo_config(recipe, output_dir, seed: int = 0):
 
 def dpo_config(recipe, output_dir, seed: int = 0):
     """DPOConfig for the sigmoid DPO loss with recipe.beta; reference log-probs computed on the fly."""
-    from trl import DPOConfig
-
     if recipe.loss != "dpo":
         raise ValueError(f"a DPO config needs a recipe with loss='dpo', got {recipe.loss!r}")
     return DPOConfig(**_common_args(recipe, Path(output_dir), seed), loss_type=["sigmoid"],
@@ -134,7 +149,7 @@ def dpo_config(recipe, output_dir, seed: int = 0):
 def _peft_config(recipe):
     if recipe.lora_rank <= 0:
         return None
-    from peft import LoraConfig
+    from peft import LoraConfig  # optional: only LoRA recipes need peft
 
     return LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, lora_dropout=0.0,
                       target_modules="all-linear", task_type="CAUSAL_LM")
@@ -174,9 +189,7 @@ def _scratch(output_dir) -> tuple[Path, Path]:
 def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
                 extra: dict | None = None) -> TuningResult:
     """SimPO on conversational pairs (columns prompt, chosen, rejected; extra columns ignored).
-    recipe: profiles.PreferenceRecipe with loss "simpo" (beta, absolute gamma)."""
-    from trl.experimental.cpo import CPOTrainer
-
+    recipe: PreferenceRecipe with loss "simpo" (beta, absolute gamma)."""
     if recipe.loss != "simpo":
         raise ValueError(f"train_simpo needs a recipe with loss='simpo', got {recipe.loss!r}")
     check_pairs(pairs)
@@ -194,9 +207,7 @@ def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
 def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, seed: int = 0,
               method: str = "dpo", extra: dict | None = None) -> TuningResult:
     """DPO on conversational pairs. ref_model: the frozen reference (default: a copy of `model` as it is
-    now; under LoRA, `model` with adapters disabled). recipe: profiles.PreferenceRecipe with loss "dpo"."""
-    from trl import DPOTrainer
-
+    now; under LoRA, `model` with adapters disabled). recipe: PreferenceRecipe with loss "dpo"."""
     if recipe.loss != "dpo":
         raise ValueError(f"train_dpo needs a recipe with loss='dpo', got {recipe.loss!r}")
     check_pairs(pairs)
@@ -222,85 +233,6 @@ def train_reward_augmented_dpo(model, tokenizer, pairs, recipe, output_dir, *, l
     system message, or prepended once to the user turn when the template has no system role); a pair whose
     two scores fall in the same rating bin keeps only its first row. One epoch therefore takes up to twice
     the optimizer steps of plain DPO on the same pairs (notebook 07 compares at equal epochs)."""
-    from .pairs import reward_augment, supports_system_role
-
-    augmented, info = reward_augment(pairs, levels=levels, edges=edges, system_role=supports_system_role(tokenizer))
+    augmented, info = reward_augment(pairs, levels=levels, edges=edges, system_role=has_system_role(tokenizer))
     return train_dpo(model, tokenizer, augmented, recipe, output_dir, ref_model=ref_model, seed=seed,
                      method="ra_dpo", extra={**(extra or {}), "augment": info})
-
-
-def recipe_for(profile, method: str):
-    """The profile's recipe for a method: "simpo" -> tuning.simpo; "dpo" and "ra_dpo" -> tuning.dpo."""
-    if method not in METHODS:
-        raise ValueError(f"unknown tuning method {method!r}; expected one of {METHODS}")
-    return profile.tuning.simpo if method == "simpo" else profile.tuning.dpo
-
-
-def checkpoint_dir(profile, method: str) -> Path:
-    from .profiles import artifacts_dir
-
-    return artifacts_dir(profile.name) / "checkpoints" / method
-
-
-def pairs_hash(pairs) -> str:
-    """sha256 (16 hex) of the prompt / chosen / rejected columns: a checkpoint is valid for these pairs only."""
-    text = json.dumps([list(pairs[c]) for c in ("prompt", "chosen", "rejected")], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _expected_meta(profile, method, pairs) -> dict:
-    return {"recipe": dataclasses.asdict(recipe_for(profile, method)), "method": method,
-            "policy": dataclasses.asdict(profile.generation.policy), "pairs_hash": pairs_hash(pairs),
-            "seed": profile.seed}
-
-
-def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> TuningResult:
-    """The profile's tuned policy for a method (simpo | dpo | ra_dpo): loaded from
-    outputs/<profile>/checkpoints/<method> when it was trained from the same recipe, policy, seed and pairs,
-    else trained now from `pairs` (default: pairs.onpolicy_pairs(profile)["train"]) and saved there."""
-    from .models import load_model
-    from .profiles import get_profile
-
-    profile = get_profile(profile) if isinstance(profile, str) else profile
-    if pairs is None:
-        from .pairs import onpolicy_pairs
-
-        pairs = onpolicy_pairs(profile)["train"]
-    path, expected = checkpoint_dir(profile, method), _expected_meta(profile, method, pairs)
-    meta_file = path / "cdr_tuning.json"
-    if not retrain and meta_file.exists():
-        meta = json.loads(meta_file.read_text())
-        if all(meta.get(k) == v for k, v in expected.items()):
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-            history = json.loads((path / "log_history.json").read_text())
-            return TuningResult(model, AutoTokenizer.from_pretrained(path), history, path, meta["n_rows"])
-    spec = profile.generation.policy
-    model, tok = load_model(spec.name, seed=spec.seed, dtype=profile.dtype, profile=profile.name)
-    train = {"simpo": train_simpo, "dpo": train_dpo, "ra_dpo": train_reward_augmented_dpo}[method]
-    kwargs = {"levels": profile.annotation.rating_levels} if method == "ra_dpo" else {}
-    return train(model, tok, pairs, recipe_for(profile, method), path, seed=profile.seed, extra=expected, **kwargs)
-
-
-def tuned_policy(profile, method: str, *, retrain: bool = False):
-    """(model, tokenizer) of load_tuned(profile, method): what notebook 06 evaluates."""
-    result = load_tuned(profile, method, retrain=retrain)
-    return result.model, result.tokenizer
-
-
-def main(argv=None) -> None:
-    """`python -m cdr_utils.tuning --profile paper --method simpo`, or under `accelerate launch` (README)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train a profile's tuned policy into outputs/<profile>/checkpoints")
-    parser.add_argument("--profile", default=os.environ.get("CDR_PROFILE", "cpu"))
-    parser.add_argument("--method", choices=METHODS, default="simpo")
-    parser.add_argument("--retrain", action="store_true")
-    args = parser.parse_args(argv)
-    result = load_tuned(args.profile, args.method, retrain=args.retrain)
-    print(f"{args.method}: {result.n_rows} rows -> {result.output_dir}")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .chat import ChatEncoder
+from .logprobs import ScoreResult
+
 
 def vllm_score(model_name: str, prompts, responses, *, include_end_of_turn: bool = True, dtype: str = "bfloat16",
                chat_template: str | None = None):
@@ -18,9 +21,6 @@ def vllm_score(model_name: str, prompts, responses, *, include_end_of_turn: bool
     except ImportError as err:
         raise ImportError("the vLLM backend needs the `vllm` package, which is not installed; "
                           "`pip install vllm` on a GPU machine, or use the default backend (--backend hf)") from err
-    from .chat import ChatEncoder
-    from .logprobs import ScoreResult
-
     llm = LLM(model=model_name, dtype=dtype)
     encoder = ChatEncoder(llm.get_tokenizer(), chat_template=chat_template, include_end_of_turn=include_end_of_turn)
     encoded = [encoder.encode(p, r, record=i) for i, (p, r) in enumerate(zip(prompts, responses))]

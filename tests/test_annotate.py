@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from cdr_utils import annotate, profiles
+from cdr_utils.studies import annotate, artifacts, profiles
 from cdr_utils.minibench import alpaca_eval_path
-from cdr_utils.pairs import spearman, strategy_summary
+from cdr_utils.pairs import split_by_prompt, strategy_summary
+from cdr_utils.stats import spearman
 
 
 @pytest.fixture()
 def outputs(tmp_path, monkeypatch):
-    monkeypatch.setattr(profiles, "OUTPUTS", tmp_path)
+    monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
     return tmp_path
 
 
@@ -39,9 +40,7 @@ def test_onpolicy_pairs_smoke_build_save_reload(outputs, monkeypatch):
         assert [json.loads(x)["prompt_id"] for x in lines] == data[split]["prompt_id"]
 
     # Rewards are the density ratio of the profile's pair, recomputed independently
-    from cdr_utils.rewards import load_reward
-
-    reward = load_reward(P)
+    reward = profiles.load_reward(P)
     prompts = [r["prompt"] for r in scored for _ in r["responses"]]
     responses = [t for r in scored for t in r["responses"]]
     expected = reward.score(prompts, responses).reward
@@ -59,25 +58,28 @@ def test_onpolicy_pairs_smoke_build_save_reload(outputs, monkeypatch):
     assert not np.allclose(rescored[0]["rewards"], scored[0]["rewards"])
 
 
-def test_customized_scoring_matches_customize(monkeypatch):
+def test_customized_scoring_matches_customize(outputs):
     """With customization on, each candidate's reward is the density ratio under customize()'s messages."""
     from cdr_utils.customize import Customization, customize
-    from cdr_utils.rewards import load_reward
+    from cdr_utils.rewards import score_candidates
     from cdr_utils.router import KeywordRouter
 
     P = profiles.get_profile("smoke")
     P = dataclasses.replace(P, annotation=dataclasses.replace(P.annotation, customize=True),
                             customize=dataclasses.replace(P.customize, mode="criteria", router="keyword"))
     prompts = [[{"role": "user", "content": "What is 12 * 7?"}], [{"role": "user", "content": "Say hello."}]]
-    cands = [[{"response": "84"}, {"response": "It is 84."}], [{"response": "Hello!"}, {"response": ""}]]
-    reward = load_reward(P)
-    rewards, described = annotate.score_candidates(P, prompts, cands, reward=reward, progress=False)
-    assert described["customization"].startswith("criteria") and "keyword" in described["customization"]
-    assert np.isnan(rewards[1][1])  # empty response: not scored
+    cands = [["84", "It is 84."], ["Hello!", ""]]
+    reward = annotate.annotation_reward(P, progress=False)
+    scored, stats = score_candidates(reward, [{"prompt": p, "responses": c} for p, c in zip(prompts, cands)])
+    rewards = scored["rewards"]
+    assert stats["customization"].startswith("criteria") and "keyword" in stats["customization"]
+    assert np.isnan(rewards[1][1]) and stats["empty"] == 1  # empty response: not scored, counted
+    assert scored["domain"] == ["REASONING", "CHAT"]
     custom = Customization(mode="criteria")
     flat = [(0, 0), (0, 1), (1, 0)]
     msgs = [customize(prompts[i], KeywordRouter().route(prompts[i]), custom) for i, _ in flat]
-    expected = reward.score(msgs, [cands[i][j]["response"] for i, j in flat]).reward
+    plain = profiles.load_reward(P)  # the same pair without customization, fed the customized messages
+    expected = plain.score(msgs, [cands[i][j] for i, j in flat]).reward
     assert np.allclose([rewards[i][j] for i, j in flat], expected, atol=1e-4)
     assert "12 * 7" in msgs[0][-1]["content"] and msgs[0][0]["role"] == "system"  # criteria as a system message
 
@@ -95,10 +97,10 @@ def test_split_by_prompt_and_summary():
     from datasets import Dataset
 
     pairs = Dataset.from_dict({"prompt_id": [f"p{i}" for i in range(20)], "margin": list(range(20))})
-    parts = annotate.split_by_prompt(pairs, 0.25, seed=1)
+    parts = split_by_prompt(pairs, 0.25, seed=1)
     assert len(parts["test"]) == 5 and len(parts["train"]) == 15
     assert not set(parts["test"]["prompt_id"]) & set(parts["train"]["prompt_id"])
-    assert annotate.split_by_prompt(pairs, 0.25, seed=1)["test"]["prompt_id"] == parts["test"]["prompt_id"]
+    assert split_by_prompt(pairs, 0.25, seed=1)["test"]["prompt_id"] == parts["test"]["prompt_id"]
     # Spearman by hand: ranks d = [0, 1, 1, 0], rho = 1 - 6 * 2 / (4 * 15) = 0.8
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     import pandas as pd

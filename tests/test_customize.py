@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from cdr_utils import DensityRatioReward, LogProbScorer, load_model
-from cdr_utils.ablation import body_tokens, evaluate_variant, model_prompts, score_customized
 from cdr_utils.chat import GEMMA3_CHAT_TEMPLATE, PLAIN_CHAT_TEMPLATE
-from cdr_utils.customize import (EXEMPLAR_FOOTER, EXEMPLAR_HEADER, Customization, Exemplar, customize,
-                                 has_system_role, load_criteria, load_exemplars)
-from cdr_utils.profiles import get_profile
+from cdr_utils.customize import (EXEMPLAR_FOOTER, EXEMPLAR_HEADER, Customization, Exemplar, customize, load_criteria,
+                                 load_exemplars)
 from cdr_utils.rewardbench import to_rows
+from cdr_utils.studies.ablation import evaluate_variant
+from cdr_utils.studies.profiles import get_profile
 
 # ChatML that refuses a system message, as Mistral-style templates do.
 NO_SYSTEM_TEMPLATE = (
@@ -40,8 +40,8 @@ def test_data_files_hold_a_few_criteria_and_exemplars_per_domain():
 def test_criteria_reach_the_rendered_input_once_in_the_right_place(tiny_llama, template, expected):
     model, tok = tiny_llama
     scorer = LogProbScorer(model, tok, chat_template=template)
-    [messages] = model_prompts(scorer, [PROMPT], ["SAFETY"], Customization(mode="criteria"))
-    assert has_system_role(scorer.encoder) == (template is not NO_SYSTEM_TEMPLATE)
+    [messages] = Customization(mode="criteria").prompts_for(scorer.encoder, [PROMPT], ["SAFETY"])
+    assert scorer.encoder.system_role == (template is not NO_SYSTEM_TEMPLATE)
     text = scorer.encoder.prompt_text(messages)
     assert text == expected.format(c=SAFETY, u=USER)
     enc = scorer.encoder.encode(messages, "I can't help with that.")
@@ -59,7 +59,7 @@ def test_real_templates_render_the_criteria_once(name):
     from cdr_utils.models import prepare_offline_model
 
     encoder = ChatEncoder(AutoTokenizer.from_pretrained(prepare_offline_model(name)))
-    assert has_system_role(encoder)
+    assert encoder.system_role
     for mode in ("criteria", "both"):
         text = encoder.prompt_text(customize(PROMPT, "SAFETY", Customization(mode=mode), system_role=True))
         assert text.count(SAFETY) == 1 and text.index(SAFETY) < text.index(USER)
@@ -148,13 +148,13 @@ def test_vanilla_is_byte_identical_to_uncustomized_scoring(reward):
     responses = [c for _, c, _ in PAIRS] + [r for _, _, r in PAIRS]
     domains = ["CHAT", "REASONING", "SAFETY"] * 2
     for m in (reward.strong, reward.weak):
-        assert [e.ids for e in m.encode(model_prompts(m, prompts, domains, Customization(mode="vanilla")),
-                                        responses)[0]] == [e.ids for e in m.encode(prompts, responses)[0]]
+        vanilla = Customization(mode="vanilla").prompts_for(m.encoder, prompts, domains)
+        assert [e.ids for e in m.encode(vanilla, responses)[0]] == [e.ids for e in m.encode(prompts, responses)[0]]
     plain = reward.score(prompts, responses)
-    same = score_customized(reward, prompts, responses, domains, Customization(mode="vanilla"))
+    same = reward.customized(Customization(mode="vanilla")).score(prompts, responses, domains=domains)
     assert np.array_equal(plain.reward, same.reward)
-    both = score_customized(reward, prompts, responses, domains, SHORT)
-    strong_only = score_customized(reward, prompts, responses, domains, SHORT, apply_to="strong")
+    both = reward.customized(SHORT).score(prompts, responses, domains=domains)
+    strong_only = reward.customized(SHORT, apply_to="strong").score(prompts, responses, domains=domains)
     assert np.array_equal(strong_only.weak.sum, plain.weak.sum)        # weak model kept the plain prompt
     np.testing.assert_allclose(strong_only.strong.sum, both.strong.sum, atol=1e-5)
     assert np.abs(both.strong.sum - plain.strong.sum).min() > 1e-3     # the customization changed the scores
@@ -173,7 +173,7 @@ def test_customized_prompt_runs_once_per_pair(reward):
         res = evaluate_variant(reward, bench, c, domains)
     finally:
         hook.remove()
-    custom = model_prompts(reward.strong, list(bench["prompt"]), domains, c)
+    custom = c.prompts_for(reward.strong.encoder, list(bench["prompt"]), domains)
     prefix = [len(reward.strong.tokenizer(reward.strong.encoder.prompt_text(p), add_special_tokens=False)
                   ["input_ids"]) - 1 for p in custom]  # all prompt tokens but the one predicting the response
     assert min(prefix) >= 32
@@ -185,8 +185,9 @@ def test_customized_prompt_runs_once_per_pair(reward):
     assert res.tokens_added["strong"] > 30 and res.tokens_added["weak"] > 30
     independent = LogProbScorer(model, reward.strong.tokenizer, share_prefix=False).score(
         [p for p in custom for _ in (0, 1)], [r for _, ch, rj in PAIRS for r in (ch, rj)])
-    shared = score_customized(reward, [p for p, _, _ in PAIRS for _ in (0, 1)],
-                              [r for _, ch, rj in PAIRS for r in (ch, rj)], [d for d in domains for _ in (0, 1)], c)
+    shared = reward.customized(c).score([p for p, _, _ in PAIRS for _ in (0, 1)],
+                                        [r for _, ch, rj in PAIRS for r in (ch, rj)],
+                                        domains=[d for d in domains for _ in (0, 1)])
     np.testing.assert_allclose(shared.strong.sum, independent.sum, atol=1e-4)
     chosen = shared.reward.reshape(3, 2)
     assert res.evaluation.per_example["correct"] == list(chosen[:, 0] > chosen[:, 1])
@@ -195,6 +196,6 @@ def test_customized_prompt_runs_once_per_pair(reward):
 def test_profiles_carry_a_customize_config():
     for name in ("smoke", "cpu", "paper"):
         cfg = get_profile(name).customize
-        Customization.from_config(cfg)  # valid mode and placement
+        cfg.customization()  # valid mode and placement
         assert cfg.apply_to in ("both", "strong") and cfg.router in ("llm", "keyword", "oracle")
     assert get_profile("cpu").customize.router == "keyword"

@@ -2,22 +2,24 @@
 import pandas as pd
 import pytest
 
-from cdr_utils.evals.answers import _pick, generate_answers, load_benchmarks, read_records, write_answers
+from cdr_utils.evals.answers import generate_answers, pick, write_answers
 from cdr_utils.evals.judges import Judge
 from cdr_utils.evals.scoring import judge_alpaca_eval, judge_arena_hard, judge_mt_bench, score_tables
 from cdr_utils.generate import generate_responses
-from cdr_utils.profiles import get_profile
+from cdr_utils.records import read_records
+from cdr_utils.studies.benchmarks import load_benchmarks
+from cdr_utils.studies.profiles import get_profile
 
 
 def test_pick_excludes_and_limits():
     items = [{"t": s} for s in ("aa", "b", "cccc", "d", "e")]
-    assert [i["t"] for i in _pick(items, lambda i: i["t"], None, 3, 0, {"b"})] == ["aa", "d", "e"]
-    drawn = _pick(items, lambda i: i["t"], 2, 3, 0, set())
-    assert len(drawn) == 2 and drawn == _pick(items, lambda i: i["t"], 2, 3, 0, set())  # seeded
+    assert [i["t"] for i in pick(items, lambda i: i["t"], None, 3, 0, {"b"})] == ["aa", "d", "e"]
+    drawn = pick(items, lambda i: i["t"], 2, 3, 0, set())
+    assert len(drawn) == 2 and drawn == pick(items, lambda i: i["t"], 2, 3, 0, set())  # seeded
 
 
 def test_cpu_draws_exclude_the_training_prompts():
-    from cdr_utils.annotate import load_prompts
+    from cdr_utils.studies.annotate import load_prompts
 
     P = get_profile("cpu")
     bench = load_benchmarks(P)

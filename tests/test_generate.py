@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from cdr_utils.chat import RecordError
-from cdr_utils.generate import (GumbelSampler, drop_identical, generate_responses, generation_backend, row_seed,
-                                sample_seeds, stop_token_ids)
-from cdr_utils.profiles import GenerationConfig
+from cdr_utils.generate import (GenerationConfig, GumbelSampler, drop_identical, generate_responses,
+                                generation_backend, row_seed, sample_seeds, stop_token_ids)
 
 PROMPTS = [[{"role": "user", "content": "Hello, how are you?"}],
            [{"role": "system", "content": "Be brief."},

@@ -14,7 +14,7 @@ import pytest
 from cdr_utils import rewardbench as rb
 from cdr_utils.minibench import SECTIONS, SUBSET_SECTION, alpaca_eval_path, load_minibench, stratified_subset
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[1] / "cdr_utils" / "data"
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import json
 import pytest
 import torch
 
-from cdr_utils import ModelNotAvailable, get_profile, load_model
+from cdr_utils import ModelNotAvailable, load_model
 from cdr_utils.models import CACHE_DIR, model_revision
+from cdr_utils.studies.profiles import get_profile, load_scorer
 
 
 @pytest.mark.parametrize("name", ["tiny-random-llama", "tiny-random-gpt2"])
@@ -18,9 +19,13 @@ def test_tiny_models_are_deterministic_for_a_seed(name):
 
 def test_hub_id_without_hub_names_model_and_profile():
     with pytest.raises(ModelNotAvailable) as err:
-        load_model("teknium/OpenHermes-2.5-Mistral-7B", profile="paper")
+        load_model("teknium/OpenHermes-2.5-Mistral-7B")
+    assert "'teknium/OpenHermes-2.5-Mistral-7B'" in str(err.value) and "--local-dir" in str(err.value)
+    paper = get_profile("paper")
+    with pytest.raises(ModelNotAvailable) as err:  # the studies layer adds the profile and the model's role
+        load_scorer(paper, paper.weak, key="weak")
     msg = str(err.value)
-    assert "'teknium/OpenHermes-2.5-Mistral-7B'" in msg and "profile 'paper'" in msg and "--local-dir" in msg
+    assert "'teknium/OpenHermes-2.5-Mistral-7B'" in msg and "profile 'paper', weak model" in msg
 
 
 def test_unknown_name():

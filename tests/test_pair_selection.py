@@ -10,13 +10,13 @@ import pytest
 import torch
 from datasets import Dataset
 
-from cdr_utils import pair_selection as ps
-from cdr_utils import profiles
+from cdr_utils.studies import artifacts, profiles
+from cdr_utils.studies import pair_selection as ps
 from cdr_utils import rewardbench as rb
 from cdr_utils.logprobs import LogProbScorer
-from cdr_utils.models import load_model, load_scorer, model_revision
-from cdr_utils.profiles import ModelSpec, get_profile
-from cdr_utils.rewards import DensityRatioReward, density_ratio, load_reward
+from cdr_utils.models import ModelSpec, load_model, model_revision
+from cdr_utils.rewards import DensityRatioReward, density_ratio
+from cdr_utils.studies.profiles import get_profile, load_reward
 
 SMOKE = get_profile("smoke")
 
@@ -54,8 +54,8 @@ def test_first_k_layers_equals_a_model_built_with_k_layers(kind):
 
 def test_variant_has_its_own_cache_entry(tmp_path):
     prompts, responses = [[{"role": "user", "content": "Say hi."}]], ["Hello there."]
-    full = load_scorer(ModelSpec("tiny-random-llama"), cache_dir=tmp_path)
-    cut = load_scorer(ModelSpec("tiny-random-llama", layers=1), cache_dir=tmp_path)
+    full = LogProbScorer.from_pretrained(ModelSpec("tiny-random-llama"), cache_dir=tmp_path)
+    cut = LogProbScorer.from_pretrained(ModelSpec("tiny-random-llama", layers=1), cache_dir=tmp_path)
     a, b = full.score(prompts, responses), cut.score(prompts, responses)
     assert cut.last_stats == {"computed": 1, "cached": 0} and a.sum[0] != b.sum[0]
     assert len(list(tmp_path.iterdir())) == 2
@@ -97,7 +97,7 @@ def test_pair_table_equals_independent_pair_evaluations():
     profile = dataclasses.replace(SMOKE, pool=specs)
     bench = ps.study_bench(profile)
     pool = ps.score_pool(profile, bench, cache_dir=None)
-    scorers = [load_scorer(s, max_batch_tokens=SMOKE.max_batch_tokens) for s in specs]
+    scorers = [LogProbScorer.from_pretrained(s, max_batch_tokens=SMOKE.max_batch_tokens) for s in specs]
     tables = {red: ps.pair_table(pool, red).set_index(["strong", "weak"]) for red in ("sum", "mean")}
     for i, j in [(i, j) for i in range(3) for j in range(3) if i != j]:
         pair = DensityRatioReward(scorers[i], scorers[j], "sum").score(*rb.pair_inputs(bench)[:2])  # this pair alone
@@ -193,7 +193,7 @@ def test_published_performance_is_fixed_and_missing_scores_are_left_out():
 
 # -- the artifact later notebooks read ---------------------------------------------------------------------------
 def test_best_pair_artifact(tmp_path, monkeypatch):
-    monkeypatch.setattr(profiles, "OUTPUTS", tmp_path)
+    monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
     pool = _synthetic_pool()
     profile = dataclasses.replace(SMOKE, pool=pool.specs)
     assert ps.best_pair(profile) == (SMOKE.strong, SMOKE.weak)  # nothing written yet: the profile's own pair
@@ -223,7 +223,7 @@ def _margin_pool(margins: np.ndarray) -> ps.PoolScores:
 
 
 def test_best_pair_switches_only_beyond_the_noise(tmp_path, monkeypatch):
-    monkeypatch.setattr(profiles, "OUTPUTS", tmp_path)
+    monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
     specs = tuple(ModelSpec(f"model-{k}") for k in range(3))
     profile = dataclasses.replace(SMOKE, pool=specs, strong=specs[0], weak=specs[1])
     # Near tie: model-2 = model-0 but right on one more chat row. Pairs (over model-1, whose margin is 0):

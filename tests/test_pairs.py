@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cdr_utils.chat import RecordError
-from cdr_utils.pairs import (CONDITION, build_pairs, conditioned_prompt, fit_rating_bins, prompt_id, reward_augment,
-                             supports_system_role, to_rating)
+from cdr_utils.chat import RecordError, has_system_role, prompt_id
+from cdr_utils.pairs import CONDITION, build_pairs, conditioned_prompt, fit_rating_bins, reward_augment, to_rating
 from cdr_utils.tiny import CHATML_TEMPLATE
 
 
@@ -37,7 +36,7 @@ def test_build_pairs_tie_rules_exact_rows():
          "rejected": [{"role": "assistant", "content": "e3"}], "score_chosen": 0.5, "score_rejected": 0.2,
          "margin": pytest.approx(0.3), "customization": "none", "pair": "s over w"}]
     assert stats == {"prompts": 5, "pairs": 2, "single": 1, "all_tied": 1, "identical_text": 1, "below_margin": 0,
-                     "nonfinite": 0}
+                     "nonfinite": 0, "empty_responses": 0}
     pairs, stats = build_pairs(ROWS, min_margin=0.5)  # E's gap 0.3 < 0.5
     assert pairs["prompt_id"] == [prompt_id(user("A"))] and stats["below_margin"] == 1
 
@@ -49,6 +48,16 @@ def test_build_pairs_nonfinite():
     assert len(pairs) == 2 and stats["nonfinite"] == 1
     with pytest.raises(RecordError, match="record 0, field 'rewards'"):
         build_pairs([{"prompt": user("A"), "responses": ["x", "y"], "rewards": [1.0]}])
+
+
+def test_empty_responses_are_no_candidates():
+    """score_candidates leaves an empty response unscored (NaN): it is skipped and counted, not an error, and a
+    prompt left with one real candidate makes no pair."""
+    rows = [{"prompt": user("G"), "responses": ["g1", " ", "g3"], "rewards": [1.0, float("nan"), 4.0]},
+            {"prompt": user("H"), "responses": ["h1", ""], "rewards": [2.0, float("nan")]}]
+    pairs, stats = build_pairs(rows)
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [("g3", "g1")]
+    assert stats["empty_responses"] == 2 and stats["single"] == 1 and stats["nonfinite"] == 0
 
 
 def test_prompt_id_is_stable_and_content_based():
@@ -141,9 +150,9 @@ NO_SYSTEM_TEMPLATE = (  # Mistral-style: raises on any role but user/assistant
 
 def test_conditioning_renders_once_in_both_template_kinds(tiny_llama):
     _, tok = tiny_llama
-    assert supports_system_role(tok, CHATML_TEMPLATE) and not supports_system_role(tok, NO_SYSTEM_TEMPLATE)
+    assert has_system_role(tok, CHATML_TEMPLATE) and not has_system_role(tok, NO_SYSTEM_TEMPLATE)
     for template, role in ((CHATML_TEMPLATE, True), (NO_SYSTEM_TEMPLATE, False)):
-        aug, _ = reward_augment(_pairs_for_augment(), levels=4, system_role=supports_system_role(tok, template))
+        aug, _ = reward_augment(_pairs_for_augment(), levels=4, system_role=has_system_role(tok, template))
         for row in aug:
             text = tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True,
                                            chat_template=template)

@@ -6,10 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from cdr_utils import RecordError, get_profile
+from cdr_utils import RecordError
 from cdr_utils import rewardbench as rb
 from cdr_utils.logprobs import ScoreResult
 from cdr_utils.rewards import RewardResult
+from cdr_utils.studies.benches import load_profile_bench
+from cdr_utils.studies.profiles import get_profile
 
 # Public RewardBench subset accuracies of Nous-Hermes-2-Mistral-7B-DPO over OpenHermes-2.5-Mistral-7B (copied from
 # ../shared/reference/rewardbench_vanilla_pair.json, source: allenai/reward-bench-results), and the leaderboard's
@@ -33,12 +35,10 @@ def test_section_scores_reproduce_the_public_run():
         assert abs(got[key] - value) <= 0.05, (key, got[key], value)
 
 
-def test_copied_numbers_match_the_shared_reference():
-    try:
-        ref = rb.shared_reference("rewardbench_vanilla_pair.json")
-    except FileNotFoundError:
-        pytest.skip("../shared/reference not present")
+def test_packaged_reference_holds_the_public_run():
+    ref = rb.reference_figures("rewardbench_vanilla_pair.json")
     assert ref["subset_accuracy"] == PUBLIC
+    assert ref["paper_cdr_customized"] == {"Score": 82.6, "Safety": 91.0, "Reasoning": 88.0}
 
 
 def test_reasoning_weighs_math_as_984_against_164_per_code_set():
@@ -202,7 +202,7 @@ def test_hub_loader_fails_clearly_offline(monkeypatch):
 
 def test_profile_bench_smoke_is_small_and_covers_every_section():
     P = get_profile("smoke")
-    ds = rb.load_profile_bench(P, seed=0)
+    ds = load_profile_bench(P, seed=0)
     assert {rb.SUBSET_SECTION[s] for s in ds["subset"]} == set(rb.SECTION_NAMES)
     assert len(ds) == 2 * len(rb.SECTION_NAMES)
     prompts, responses, ids = rb.pair_inputs(ds)
@@ -210,9 +210,6 @@ def test_profile_bench_smoke_is_small_and_covers_every_section():
     assert all(len(p[0]["content"]) + len(r) <= P.bench_max_chars for p, r in zip(prompts, responses))
 
 
-def test_shared_reference_is_found_or_fails_clearly(monkeypatch, tmp_path):
-    (tmp_path / "x.json").write_text('{"a": 1}')
-    monkeypatch.setenv("CDR_REFERENCE_DIR", str(tmp_path))
-    assert rb.shared_reference("x.json") == {"a": 1}
-    with pytest.raises(FileNotFoundError, match="'missing.json' not found.*CDR_REFERENCE_DIR"):
-        rb.shared_reference("missing.json")
+def test_reference_figures_fail_clearly_for_a_missing_file():
+    with pytest.raises(FileNotFoundError, match="no packaged data file 'missing.json'"):
+        rb.reference_figures("missing.json")

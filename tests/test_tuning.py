@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from cdr_utils import LogProbScorer, RecordError, load_model
-from cdr_utils.profiles import PreferenceRecipe, get_profile
-from cdr_utils.tuning import dpo_config, simpo_config, train_dpo, train_simpo
+from cdr_utils.studies.profiles import get_profile
+from cdr_utils.tuning import PreferenceRecipe, dpo_config, simpo_config, train_dpo, train_simpo
 
 PAIRS = [  # (question, better answer, worse answer): hand-written, conversational as pairs.py writes them
     ("What is the capital of France?", "The capital of France is Paris.", "I'm sorry, but I can't help with that."),
@@ -146,18 +146,17 @@ def test_reward_augmented_run_sees_twice_the_rows(saved_pairs, tmp_path):
 def test_load_tuned_trains_once_then_loads(saved_pairs, tmp_path, monkeypatch):
     """tuned_policy's loader: trains into outputs/<profile>/checkpoints/<method> when missing, reloads the same
     weights when recipe, policy and pairs match, and retrains when the pairs change."""
-    import cdr_utils.profiles as profiles
-    import cdr_utils.tuning as tuning
+    from cdr_utils.studies import artifacts, checkpoints
 
-    monkeypatch.setattr(profiles, "OUTPUTS", tmp_path)
-    first = tuning.load_tuned("smoke", "simpo", pairs=saved_pairs)
+    monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
+    first = checkpoints.load_tuned("smoke", "simpo", pairs=saved_pairs)
     assert first.output_dir == tmp_path / "smoke" / "checkpoints" / "simpo"
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again although the checkpoint matches")
 
-    monkeypatch.setattr(tuning, "train_simpo", no_training)
-    again = tuning.load_tuned("smoke", "simpo", pairs=saved_pairs)
+    monkeypatch.setattr(checkpoints, "train_simpo", no_training)
+    again = checkpoints.load_tuned("smoke", "simpo", pairs=saved_pairs)
     for (k, v), w in zip(first.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(v, w), k
     assert again.log_history == first.log_history
@@ -165,4 +164,4 @@ def test_load_tuned_trains_once_then_loads(saved_pairs, tmp_path, monkeypatch):
     assert again.tokenizer.apply_chat_template(prompts[0], tokenize=False) == \
         first.tokenizer.apply_chat_template(prompts[0], tokenize=False)
     with pytest.raises(AssertionError, match="trained again"):
-        tuning.load_tuned("smoke", "simpo", pairs=saved_pairs.select(range(3)))
+        checkpoints.load_tuned("smoke", "simpo", pairs=saved_pairs.select(range(3)))

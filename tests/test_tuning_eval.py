@@ -2,10 +2,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from cdr_utils import load_model
-from cdr_utils.tuning_eval import accuracy_table, implicit_rewards, reward_summary
+from cdr_utils.studies.tuning_eval import accuracy_table, implicit_rewards, reward_summary
 
 from reference import MARKERS, naive_logprob
 from test_tuning import PAIRS, _row

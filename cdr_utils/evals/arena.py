@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..stats import bootstrap, percentile_interval
 from .glm import fit_logistic
 
 VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -92,16 +93,14 @@ def arena_hard_scores(battles: pd.DataFrame, baseline: str, *, rounds: int = 100
     battles with replacement from numpy's default_rng(seed): the same seed gives the same interval."""
     x, y, codes, free = _design(battles, baseline)
     ratings = _ratings(x, y, np.bincount(codes, minlength=len(y)).astype(float), free, baseline)
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(rounds):  # a resample of the battles = new counts of each battle kind
-        counts = np.bincount(codes[rng.integers(0, len(codes), len(codes))], minlength=len(y)).astype(float)
-        boot.append(win_rate_vs_baseline(_ratings(x, y, counts, free, baseline), baseline))
-    boot = pd.DataFrame(boot)
-    tail = 100 * (1 - level) / 2
+
+    def resampled(rows):  # a resample of the battles = new counts of each battle kind
+        counts = np.bincount(codes[rows], minlength=len(y)).astype(float)
+        return win_rate_vs_baseline(_ratings(x, y, counts, free, baseline), baseline).to_numpy()
+
+    boot = bootstrap(resampled, len(codes), rounds=rounds, seed=seed).reshape(rounds, len(ratings))
+    lower, upper = zip(*(percentile_interval(boot[:, k], level) for k in range(len(ratings))))
     counts = pd.concat([battles["model_a"], battles["model_b"]]).value_counts()
-    table = pd.DataFrame({"score": win_rate_vs_baseline(ratings, baseline),
-                          "lower": boot.apply(lambda c: np.nanpercentile(c, tail)),
-                          "upper": boot.apply(lambda c: np.nanpercentile(c, 100 - tail)),
+    table = pd.DataFrame({"score": win_rate_vs_baseline(ratings, baseline), "lower": lower, "upper": upper,
                           "rating": ratings, "battles": counts.reindex(ratings.index)})
     return table.sort_values("score", ascending=False).rename_axis("model")

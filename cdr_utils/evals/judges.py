@@ -8,7 +8,7 @@ LLM judge and the proxy feed the same code path.
   sampling settings): a re-run costs nothing and a killed run resumes where it stopped (one file per
   judgment, written atomically). Connection errors, 429 and 5xx are retried with exponential backoff.
 - ReferenceProxyJudge: offline, for the `cpu` profile. It compares each answer with the benchmark's reference
-  answer (word-overlap F1), independent of the density-ratio reward the policy was tuned on (DESIGN.md,
+  answer (word-overlap F1), independent of the density-ratio reward the policy was tuned on (docs/DESIGN.md,
   "Judging what was optimized"). It reads no question and understands nothing: a PROXY, labelled as such.
 """
 from __future__ import annotations
@@ -21,6 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import requests
+
+from ..records import write_text
 from .prompts import JudgePrompts
 
 VERDICT = re.compile(r"\[\[([AB][<>=]{1,2}[AB])\]\]")
@@ -101,16 +104,11 @@ class HttpJudge(Judge):
             return json.loads(self._cache_path(key).read_text())["text"]
         text = self._request(messages)
         if self.cache_dir is not None:
-            path = self._cache_path(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"model": self.model, "messages": messages, "text": text}))
-            tmp.replace(path)  # atomic: a killed run leaves whole files or none
+            # atomic: a killed run leaves whole files or none
+            write_text(self._cache_path(key), json.dumps({"model": self.model, "messages": messages, "text": text}))
         return text
 
     def _request(self, messages: list[dict]) -> str:
-        import requests
-
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         body = {"model": self.model, "messages": messages, "temperature": self.temperature,
                 "max_tokens": self.max_tokens}

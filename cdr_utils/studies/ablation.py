@@ -1,11 +1,10 @@
-"""Scoring with customized prompts (customize.py) and measuring what a customization variant buys.
+"""Notebook 02: what a customization variant (customize.py) buys on a bench.
 
-`score_customized` gives each model of a DensityRatioReward its own scoring messages: customized for both
-models (the paper's setting) or for the strong model only (`apply_to="strong"`: the weak model keeps the
-plain prompt), the criteria folded into the first user turn for a template without a system role. The
-chosen and rejected responses of a pair share one customized prompt and are scored in the same call, next
-to each other, so the scorer's prefix sharing runs the long prompt once per pair (and the score cache keeps
-both in one shard).
+Each variant is the core reward under another customization (rewards.DensityRatioReward.customized: the
+same two loaded scorers), customizing both models (the paper's setting) or the strong model only
+(`apply_to="strong"`: the weak model keeps the plain prompt). The chosen and rejected responses of a pair share
+one customized prompt and are scored in the same call, next to each other, so the scorer's prefix sharing runs
+the long prompt once per pair (and the score cache keeps both in one shard).
 
 `evaluate_variant` returns per-section accuracy (rewardbench.evaluate), the tokens the customization adds
 per prompt, the tokens each model's body runs for the variant (prefix sharing counted) and the wall-clock
@@ -17,33 +16,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from .customize import MODES, Customization, has_system_role
-from .rewards import RewardResult, density_ratio
-
-APPLY_TO = ("both", "strong")
-
-
-def model_prompts(scorer, prompts, domains, customization: Customization) -> list[list[dict]]:
-    """The scoring messages one scorer reads: each prompt customized for its domain and the scorer's template."""
-    system_role = has_system_role(scorer.encoder)
-    return [customization.apply(p, d, system_role=system_role) for p, d in zip(prompts, domains)]
-
-
-def score_customized(reward, prompts, responses, domains, customization: Customization, *,
-                     apply_to: str = "both", record_ids=None, return_tokens: bool = False) -> RewardResult:
-    """Density ratios of (prompt, response) pairs under customized prompts. prompts, responses, domains: N
-    each (domains from a router). Both models' inputs are validated before any model work."""
-    if apply_to not in APPLY_TO:
-        raise ValueError(f"apply_to must be one of {APPLY_TO}, got {apply_to!r}")
-    if not len(prompts) == len(responses) == len(domains):
-        raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses, {len(domains)} domains")
-    inputs = [model_prompts(reward.strong, prompts, domains, customization),
-              model_prompts(reward.weak, prompts, domains, customization) if apply_to == "both" else list(prompts)]
-    prepared = [m.encode(p, responses, record_ids) for m, p in zip((reward.strong, reward.weak), inputs)]
-    s = reward.strong.score_prepared(prepared[0], return_tokens=return_tokens)
-    w = reward.weak.score_prepared(prepared[1], return_tokens=return_tokens)
-    return RewardResult(reward=density_ratio(s, w, reward.reduction), strong=s, weak=w, reduction=reward.reduction)
+from .. import rewardbench as rb
+from ..customize import MODES, Customization
+from ..logprobs import _prefix_key
+from ..minibench import stratified_subset
+from ..rewards import APPLY_TO
+from .benches import load_profile_bench
 
 
 def prompt_tokens(scorer, prompts) -> np.ndarray:
@@ -56,8 +36,6 @@ def prompt_tokens(scorer, prompts) -> np.ndarray:
 def body_tokens(scorer, encoded) -> int:
     """Tokens the scorer's transformer body runs for `encoded` from scratch: each shared prefix once, then
     each row's own tokens, unpadded (LogProbScorer.plan; what the body computes, padding aside)."""
-    from .logprobs import _prefix_key
-
     seen, total = set(), 0
     for p, idx in scorer.plan(encoded):
         if p > 0:
@@ -99,8 +77,6 @@ def evaluate_variant(reward, bench, customization: Customization, domains, *, ap
                      routing: str = "") -> VariantResult:
     """Accuracy of the customized density ratio on RewardBench-schema rows. domains: one per row (a router's
     output). Each pair's chosen and rejected responses are scored next to each other (prefix sharing)."""
-    from .rewardbench import evaluate
-
     n = len(bench)
     if len(domains) != n:
         raise ValueError(f"{len(domains)} domains for {n} rows")
@@ -110,19 +86,19 @@ def evaluate_variant(reward, bench, customization: Customization, domains, *, ap
     record_ids = [f"{i}/{side}" for i in bench["id"] for side in ("chosen", "rejected")]
     doubled = [d for d in domains for _ in (0, 1)]
     start = time.perf_counter()
-    result = score_customized(reward, prompts, responses, doubled, customization, apply_to=apply_to,
-                              record_ids=record_ids)
+    result = reward.customized(customization, apply_to=apply_to).score(prompts, responses, domains=doubled,
+                                                                       record_ids=record_ids)
     seconds = time.perf_counter() - start
     pair = result.reward.reshape(n, 2)
     added, ran = {}, {}
     for who, scorer in (("strong", reward.strong), ("weak", reward.weak)):
-        custom = (model_prompts(scorer, base, domains, customization)
+        custom = (customization.prompts_for(scorer.encoder, base, domains)
                   if who == "strong" or apply_to == "both" else base)
         added[who] = float((prompt_tokens(scorer, custom) - prompt_tokens(scorer, base)).mean())
         ran[who] = body_tokens(scorer, scorer.encode([p for p in custom for _ in (0, 1)], responses)[0])
     computed = {"strong": reward.strong.last_stats.get("computed", n * 2),
                 "weak": reward.weak.last_stats.get("computed", n * 2)}
-    return VariantResult(customization.mode, routing, apply_to, evaluate((pair[:, 0], pair[:, 1]), bench),
+    return VariantResult(customization.mode, routing, apply_to, rb.evaluate((pair[:, 0], pair[:, 1]), bench),
                          added, ran, seconds, computed)
 
 
@@ -147,17 +123,13 @@ def run_ablation(reward, bench, customization: Customization, routings: dict, *,
 
 def results_frame(results: list[VariantResult]):
     """One row per variant: sections (%), tokens added, body tokens, scoring time."""
-    import pandas as pd
-
     return pd.DataFrame([r.row() for r in results]).set_index(["mode", "routing", "apply_to"])
 
 
 def ablation_bench(profile, per_section=None, seed: int = 0):
     """Notebook 02's rows: a stratified subset (profile.customize.bench_per_section per section) of notebook
-    03's sample (rewardbench.load_profile_bench), so vanilla scores are score-cache hits after notebook 03."""
-    from . import rewardbench as rb
-
-    bench = rb.load_profile_bench(profile, seed=seed)
+    03's sample (benches.load_profile_bench), so vanilla scores are score-cache hits after notebook 03."""
+    bench = load_profile_bench(profile, seed=seed)
     per_section = profile.customize.bench_per_section if per_section is None else per_section
-    return bench if per_section is None else rb.stratified_subset(bench, per_section, seed,
-                                                                  section_of=rb.SUBSET_SECTION)
+    return bench if per_section is None else stratified_subset(bench, per_section, seed,
+                                                               section_of=rb.SUBSET_SECTION)

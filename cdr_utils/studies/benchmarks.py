@@ -1,22 +1,28 @@
 """The whole benchmark run for notebook 06: prompts -> answer files -> judgments -> tables.
 
-`run_benchmarks(profile, policies)` generates each policy's answers (evals.answers), the baseline's (the
-benchmarks' own reference answers, or a second sample of the base policy), judges them with the profile's
-judge, writes answer and judgment files under `outputs/<profile>/benchmarks/` and returns the tables.
-The judgment files alone reproduce every number (`tables_from_files`).
+`load_benchmarks(profile)` draws the profile's prompts; `run_benchmarks(profile, policies)` generates each
+policy's answers (evals.answers), the baseline's (the benchmarks' own reference answers, or a second sample of
+the base policy), judges them with the profile's judge, writes answer and judgment files under
+`outputs/<profile>/benchmarks/` and returns the tables. The judgment files alone reproduce every number
+(`tables_from_files`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from .answers import generate_answers, load_benchmarks, read_records, write_answers, write_records
-from .judges import HttpJudge, ReferenceProxyJudge
-from .scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
-                      summary_table)
+from ..evals.answers import (alpaca_eval_items, arena_hard_items, generate_answers, mt_bench_items, pick,
+                             write_answers)
+from ..evals.judges import HttpJudge, ReferenceProxyJudge
+from ..evals.scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
+                             summary_table)
+from ..models import CACHE_DIR
+from ..records import read_records, write_records
+from .annotate import load_prompts
+from .artifacts import artifacts_dir
 
 
 # The papers' figures (Llama-3-8B-Instruct, official judges and baselines): Arena-Hard v0.1 (GPT-4-Turbo judge,
@@ -26,6 +32,25 @@ PUBLISHED = {"Llama-3-8B-Instruct (paper)": {"alpaca_eval": 22.9, "arena_hard": 
              "+ SimPO on CDR data (paper)": {"alpaca_eval": 40.7, "arena_hard": 37.4, "mt_bench": 8.0}}
 
 
+def load_benchmarks(profile) -> dict[str, list[dict]]:
+    """{"alpaca_eval", "arena_hard", "mt_bench"}: the profile's seeded prompt draws (evals.answers: sources;
+    at most n_* prompts of at most max_prompt_chars characters each), without the annotation's own prompts."""
+    cfg = profile.evals
+    exclude: set[str] = set()
+    if profile.annotation.prompts == "offline":  # never score a policy on its training prompts
+        exclude = {p[-1]["content"] for p in load_prompts(profile)}
+    try:
+        alpaca, arena = alpaca_eval_items(cfg.alpaca_eval), arena_hard_items(cfg.arena_hard, cfg.arena_hard_baseline)
+        mt = mt_bench_items(cfg.mt_bench)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"profile {profile.name!r}: {err}") from err
+    return {"alpaca_eval": pick(alpaca, lambda it: it["instruction"], cfg.n_alpaca_eval, cfg.max_prompt_chars,
+                                cfg.seed, exclude),
+            "arena_hard": pick(arena, lambda it: it["prompt"], cfg.n_arena_hard, cfg.max_prompt_chars,
+                               cfg.seed + 1, exclude),
+            "mt_bench": mt if cfg.n_mt_bench is None else mt[:cfg.n_mt_bench]}
+
+
 def make_judges(profile) -> dict:
     """{"pairwise": judge for AlpacaEval / Arena-Hard, "single": judge for MT-Bench} from profile.evals."""
     cfg = profile.evals
@@ -33,8 +58,6 @@ def make_judges(profile) -> dict:
         proxy = ReferenceProxyJudge()
         return {"pairwise": proxy, "single": proxy}
     if cfg.judge == "http":
-        from ..models import CACHE_DIR
-
         cache = CACHE_DIR / "judgments"
         return {"pairwise": HttpJudge(model=cfg.judge_model, cache_dir=cache),
                 "single": HttpJudge(model=cfg.mt_bench_judge_model or cfg.judge_model, cache_dir=cache)}
@@ -63,10 +86,6 @@ def run_benchmarks(profile, policies: dict, *, base: str | None = None, director
                    progress: bool = True) -> BenchmarkRun:
     """policies: {name: (model, tokenizer)}; base: the name whose second sample is the baseline when
     profile.evals.baseline == "policy" (default: the first policy)."""
-    from dataclasses import replace
-
-    from ..profiles import artifacts_dir
-
     cfg = profile.evals
     directory = Path(directory or artifacts_dir(profile.name) / "benchmarks")
     gen_cfg = replace(profile.generation, n=1, temperature=cfg.temperature, top_p=cfg.top_p,

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import rewardbench as rb
-from .pairs import spearman
-from .profiles import ModelSpec, artifacts_dir
+from .. import rewardbench as rb
+from ..minibench import stratified_subset
+from ..models import CACHE_DIR, ModelSpec
+from ..records import write_text
+from ..stats import bootstrap, percentile_interval, spearman
+from .artifacts import artifacts_dir
+from .benches import load_profile_bench
+from .profiles import get_profile, load_scorer
 
 COLUMNS = ("Chat", "Chat Hard", "Safety", "Reasoning", "Score")
 PUBLISHED = {"AlpacaEval 2 LC": 1, "Arena-Hard": 2}  # column of PairStudyConfig.published
@@ -60,27 +64,24 @@ def pool_of(profile) -> tuple:
 
 def study_bench(profile, seed: int = 0):
     """The rows the pool scores: pair_study.per_section rows per section drawn from notebook 03's sample
-    (rb.load_profile_bench), so every response scored here is a cache hit there."""
-    bench = rb.load_profile_bench(profile, seed=seed)
+    (benches.load_profile_bench), so every response scored here is a cache hit there."""
+    bench = load_profile_bench(profile, seed=seed)
     k = profile.pair_study.per_section
-    return bench if k is None else rb.stratified_subset(bench, k, seed, section_of=rb.SUBSET_SECTION)
+    return bench if k is None else stratified_subset(bench, k, seed, section_of=rb.SUBSET_SECTION)
 
 
 def score_pool(profile, bench=None, *, cache_dir="default", seed: int = 0, **options) -> PoolScores:
     """Load each pool model once, score all 2N responses once, free it. cache_dir: "default" = the shared
-    `.cache/scores` (CACHE_DIR), None = no cache; options go to models.load_scorer (as in rewards.load_reward,
-    so the cache keys agree with notebook 03's)."""
-    from .models import CACHE_DIR, load_scorer
-
+    `.cache/scores` (CACHE_DIR), None = no cache; options go to profiles.load_scorer (as in
+    profiles.load_reward, so the cache keys agree with notebook 03's)."""
     bench = study_bench(profile, seed) if bench is None else bench
     prompts, responses, ids = rb.pair_inputs(bench)
     cache_dir = CACHE_DIR / "scores" if cache_dir == "default" else cache_dir
-    kw = {"dtype": profile.dtype, "profile": profile.name, "max_batch_tokens": profile.max_batch_tokens,
-          **({"cache_dir": cache_dir} if cache_dir is not None else {}), **options}
+    kw = {**({"cache_dir": cache_dir} if cache_dir is not None else {}), **options}
     specs, sums, counts, stats, seconds = pool_of(profile), [], [], [], []
     for spec in specs:
         start = time.time()
-        scorer = load_scorer(spec, **kw)
+        scorer = load_scorer(profile, spec, key="pool", **kw)
         out = scorer.score(prompts, responses, record_ids=ids)
         sums.append(out.sum)
         counts.append(out.n_tokens)
@@ -101,6 +102,7 @@ class _Sections:
         self.onehot = (self.subsets[:, None] == np.array(self.names)[None]).astype(float)  # (N, K)
         counts = self.onehot.sum(0)
         self.own = {s: int(c) for s, c in zip(self.names, counts) if s not in rb.EXAMPLE_COUNTS}
+        self.strata = [np.flatnonzero(self.subsets == s) for s in self.names]  # bootstrap within subsets
 
     def __call__(self, correct: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         onehot = self.onehot if rows is None else self.onehot[rows]
@@ -192,14 +194,8 @@ def gap_analysis(pool: PoolScores, profile, *, reduction=None, measure=None, n_b
         return (perf, *_oriented(perf, score))
 
     perf, orient, gaps, accs = statistic(np.arange(n))
-    rng, by_subset = np.random.default_rng(seed), [np.flatnonzero(sections.subsets == s) for s in sections.names]
-    boot = []
-    for _ in range(n_bootstrap):
-        _, _, g, a = statistic(np.concatenate([rng.choice(r, len(r)) for r in by_subset]))
-        boot.append(spearman(g, a))
-    boot = np.array(boot)
-    tail = 100 * (1 - level) / 2
-    ci = tuple(float(v) for v in np.nanpercentile(boot, [tail, 100 - tail])) if n_bootstrap else (np.nan, np.nan)
+    boot = bootstrap(lambda rows: spearman(*statistic(rows)[2:]), sections.strata, rounds=n_bootstrap, seed=seed)
+    ci = percentile_interval(boot, level)
     points = pd.DataFrame({"strong": [pool.labels[i] for i, _ in orient], "weak": [pool.labels[j] for _, j in orient],
                            "gap": gaps, "accuracy": accs})
     return GapResult(points, pd.Series(perf, index=pool.labels, name=measure), measure, spearman(gaps, accs), ci, boot)
@@ -221,10 +217,8 @@ def score_difference(pool: PoolScores, a: tuple[int, int], b: tuple[int, int], r
         score = sections(_pair_correct(lp[:, np.r_[rows, rows + n]], [a, b]), rows)[:, -1]
         return float(score[0] - score[1])
 
-    rng, by_subset = np.random.default_rng(seed), [np.flatnonzero(sections.subsets == s) for s in sections.names]
-    boot = [diff(np.concatenate([rng.choice(r, len(r)) for r in by_subset])) for _ in range(n_bootstrap)]
-    tail = 100 * (1 - level) / 2
-    return diff(np.arange(n)), tuple(float(v) for v in np.percentile(boot, [tail, 100 - tail]))
+    return diff(np.arange(n)), percentile_interval(bootstrap(diff, sections.strata, rounds=n_bootstrap, seed=seed),
+                                                   level)
 
 
 def save_best_pair(profile, pool: PoolScores, table: pd.DataFrame, gap: GapResult | None = None, *,
@@ -260,10 +254,7 @@ def save_best_pair(profile, pool: PoolScores, table: pd.DataFrame, gap: GapResul
                   sections={c: float(chosen[c]) for c in COLUMNS})
     if gap is not None:
         record.update(measure=gap.measure, spearman=gap.rho, spearman_ci=list(gap.ci))
-    path = best_pair_path(profile)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_text(best_pair_path(profile), json.dumps(record, indent=1))
     return record
 
 
@@ -271,8 +262,6 @@ def best_pair(profile, *, build: bool = False) -> tuple[ModelSpec, ModelSpec]:
     """(strong, weak): the pair notebook 01 found best for this profile's pool when its artifact exists and
     matches the profile (name and pool); otherwise the profile's own strong/weak, or, with build=True, run
     the study now (scores come from the cache where present) and return its best pair."""
-    from .profiles import get_profile
-
     profile = get_profile(profile) if isinstance(profile, str) else profile
     path = best_pair_path(profile)
     if path.exists():

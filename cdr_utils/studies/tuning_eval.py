@@ -6,7 +6,7 @@
    log-probs over the scorer's span (response + end-of-turn marker; logprobs.LogProbScorer), nats. A tie is
    wrong (RewardBench's rule), so an untrained DPO policy (pi = pi_ref, every reward 0) scores 0 %.
 2. The training reward of fresh samples on held-out prompts. A policy tuned on pairs labelled by a reward
-   looks better under that reward whether or not it got better (DESIGN.md, "Judging what was optimized"):
+   looks better under that reward whether or not it got better (docs/DESIGN.md, "Judging what was optimized"):
    this is a check that optimization happened, not evidence of quality.
 """
 from __future__ import annotations
@@ -16,7 +16,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .logprobs import LogProbScorer
+from ..generate import generate_responses
+from ..logprobs import LogProbScorer
+from ..rewards import score_candidates
+from .annotate import annotation_reward
 
 
 def _texts(turns_column) -> list[str]:
@@ -51,36 +54,27 @@ def implicit_rewards(pairs, model, tokenizer, *, method: str, beta: float, refer
 
 
 def training_reward(profile):
-    """The reward the pairs were labelled with (annotate.reward_setup: the best pair, customization), as a
+    """The reward the pairs were labelled with (annotate.annotation_reward: the best pair, customization), as a
     rewards.DensityRatioReward to pass to sample_rewards, loaded once for all the policies compared."""
-    from .annotate import reward_setup
-    from .models import CACHE_DIR, load_scorer
-    from .rewards import DensityRatioReward
-
-    strong, weak, _, _ = reward_setup(profile)
-    kw = {"dtype": profile.dtype, "profile": profile.name, "max_batch_tokens": profile.max_batch_tokens,
-          "cache_dir": CACHE_DIR / "scores", "progress": False}
-    return DensityRatioReward(load_scorer(strong, **kw), load_scorer(weak, **kw), profile.annotation.reduction)
+    return annotation_reward(profile, progress=False)
 
 
 def sample_rewards(profile, model, tokenizer, prompts, reward, *, seed: int = 0, prompt_fn=None,
                    label: str = "") -> pd.DataFrame:
     """profile.tuning.eval_samples fresh samples per prompt (generate.generate_responses with the profile's
     temperature / top-p, at most tuning.eval_max_new_tokens new tokens), each scored with the training reward
-    (annotate.score_candidates: same pair, same customization) against the *original* prompt: a rating
+    (rewards.score_candidates: same pair, same customization) against the *original* prompt: a rating
     condition steers the policy but is not part of the user's request. One row per sample: prompt_index,
     sample, policy, response, n_tokens, finished, reward (nats; NaN for an empty response)."""
-    from .annotate import score_candidates
-    from .generate import generate_responses
-
     config = dataclasses.replace(profile.generation, max_new_tokens=profile.tuning.eval_max_new_tokens)
     steered = [prompt_fn(p) if prompt_fn else p for p in prompts]
     model.eval()
     samples = generate_responses(model, tokenizer, steered, n=profile.tuning.eval_samples, config=config,
                                  seed=seed, generator_name=label, progress=False)
-    rewards, _ = score_candidates(profile, prompts, samples, reward=reward, progress=False)
+    scored, _ = score_candidates(reward, [{"prompt": p, "responses": [s["response"] for s in per_prompt]}
+                                          for p, per_prompt in zip(prompts, samples)])
     rows = [{"prompt_index": i, "sample": j, "policy": label, "response": s["response"], "n_tokens": s["n_tokens"],
-             "finished": s["finished"], "reward": rewards[i][j]}
+             "finished": s["finished"], "reward": scored[i]["rewards"][j]}
             for i, per_prompt in enumerate(samples) for j, s in enumerate(per_prompt)]
     return pd.DataFrame(rows)
 

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-FIGURES = Path(__file__).resolve().parents[1] / "figures"
+from ..stats import spearman
+
+FIGURES = Path(__file__).resolve().parents[2] / "figures"
 STRONG, WEAK = "tab:blue", "tab:orange"
 
 
@@ -171,8 +174,6 @@ def candidate_rewards_figure(rewards, lengths, pairs_frame, title: str = ""):
 def length_bias_figure(frames: dict, title: str = ""):
     """Notebook 04: chosen-minus-rejected length (characters) against the margin (nats), one panel per pair
     strategy (frames: {name: pairs.pair_frame}); the Spearman correlation in each panel's title."""
-    from .pairs import spearman
-
     fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.8), sharey=True, squeeze=False)
     for ax, (name, f) in zip(axes[0], frames.items()):
         ax.plot(f["margin"], f["length_diff"], "o", ms=4, alpha=0.7)
@@ -232,8 +233,6 @@ def customization_figure(table, title: str = ""):
     """Notebook 02: section accuracy of each customization mode, one panel per (routing, apply_to).
     `table`: ablation.results_frame output (index mode, routing, apply_to; columns Chat .. Score in percent);
     the "vanilla" row (routing "-") is drawn in every panel as the reference."""
-    import pandas as pd
-
     cols = [c for c in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if c in table.columns]
     flat = table.reset_index()
     vanilla = flat[flat["mode"] == "vanilla"]
