@@ -89,7 +89,7 @@ def test_judgment_records_positions_and_tables(tmp_path):
     mt_items = [{"question_id": 1, "turns": ["t1", "t2"], "reference": None}]
     mt = judge_mt_bench([{"question_id": 1, "model_id": "m", "choices": [{"turns": ["one two three", ""]}]}],
                         mt_items, LongerWins(), progress=False)
-    assert [(r["turn"], r["score"]) for r in mt] == [(1, 4.0), (2, None)]
+    assert [(r["turn"], r["score"]) for r in mt] == [(1, 4.0), (2, -1)]  # FastChat writes -1 when unparseable
     tables = score_tables(ae, ah, mt, rounds=10, seed=0)
     assert tables["alpaca_eval"].loc["m", "win rate"] == 100
     assert tables["arena_hard"].loc["m", "score"] > 99  # every battle won (a tiny ridge keeps it finite)

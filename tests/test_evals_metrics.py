@@ -31,7 +31,12 @@ def test_win_rate_by_hand():
     assert (m["n_wins"], m["n_draws"], m["n_losses"], m["n_total"], m["n_unparsed"]) == (2, 2, 1, 5, 1)
 
 
-def test_lc_equals_raw_win_rate_when_lengths_are_equal():
+def test_lc_with_equal_lengths_is_the_l1_shrunk_mean():
+    """Equal lengths: the length feature is 0, and the L1 fit's optimality condition for the model term w
+    (duplicated rows, weights p and 1 - p; liblinear minimizes |w|_1 + C sum loss) reads
+    C n (mean_i s_i - mean_i p_i) = -sign(w), so LC = 100 (mean p - sign(w) / (C n)), with or without a
+    difficulty feature (its own condition does not involve the mean). The old unpenalized fit gave LC = the
+    raw win rate exactly; alpaca_eval's L1 penalty on the model term shrinks it by 100 / (C n) points."""
     rng = np.random.default_rng(0)
     prefs = rng.choice([1.0, 2.0, 1.5, 1.3], size=60)
     records = [_record(i, p, 80, 80) for i, p in enumerate(prefs)]
@@ -40,7 +45,11 @@ def test_lc_equals_raw_win_rate_when_lengths_are_equal():
     for diff in (None, difficulty):
         m = length_controlled_win_rate(records, diff)
         assert m["win_rate"] == pytest.approx(raw)
-        assert m["length_controlled_winrate"] == pytest.approx(raw, abs=1e-6)
+        w = m["weights"]["not_gamed_baseline.astype(float)"]
+        assert w != 0 and m["weights"]["np.tanh(std_delta_len)"] == 0
+        expected = raw - 100 * np.sign(w) / (m["C"] * 60)
+        assert m["length_controlled_winrate"] == pytest.approx(expected, abs=1e-3)
+        assert abs(m["length_controlled_winrate"] - raw) < 1.0
 
 
 def _planted(n, quality, length_gain, seed, gen="m", difficulty=None):
@@ -77,6 +86,7 @@ def test_leave_one_model_out_difficulty_and_table():
     p_b = b[7]["preference"] - 1
     assert est["q7"] == pytest.approx(-math.log((p_b + 0.5) / (1 - p_b + 0.5)))
     table = alpaca_eval_table(a + b)
+    assert table.attrs["lc_variant"] == "length_controlled_noreg_lomo"
     assert table.loc["a", "win rate"] - truth_a > 10
     assert table.loc["a", "LC win rate"] == pytest.approx(truth_a, abs=4)
     assert table.loc["b", "LC win rate"] == pytest.approx(table.loc["b", "win rate"], abs=4)  # unbiased judge
@@ -145,12 +155,35 @@ def test_bootstrap_interval_is_seeded_and_covers_the_truth():
 
 
 # -- MT-Bench ------------------------------------------------------------------------------------------------
+# FastChat's own parse, recorded: fastchat/llm_judge/common.py at 81785d7ed1d6afb966b464a8ee4689b7413e6313
+# (one_score_pattern / one_score_pattern_backup exec'd from the file, the rating block of run_judge_single
+# verbatim) run on this battery by /work/scratch/peer17/fastchat_ratings.py:
+#     git --git-dir=<FastChat mirror> show 81785d7:fastchat/llm_judge/common.py > fastchat_common.py
+#     python3 fastchat_ratings.py
+FASTCHAT = [  # (judge text, FastChat's rating; "raises" = FastChat's literal_eval raises SyntaxError)
+    ("The answer is accurate and helpful. Rating: [[8]]", 8), ("First answer [[3]], on reflection [[9]]", 3),
+    ("Rating: [[8.]]", 8.0), ("Rating: [[8.5]]", 8.5), ("Rating: [8]", 8), ("Rating: 7/10", -1),
+    ("Rating: [[42]]", 42), ("Rating: [[0]]", 0), ("on a scale of 1 to 10 ... [[ 3 ]]", -1),
+    ("scale [1] to [10]; final verdict [[6]]", 6), ("Rating: [[10]]", 10), ("Rating: [[08]]", "raises"),
+    ("no rating here", -1), ("", -1)]
+
+
+@pytest.mark.parametrize("text, fastchat", FASTCHAT)
+def test_parse_rating_is_fastchat(text, fastchat):
+    got = parse_rating(text)
+    if fastchat == "raises":  # FastChat crashes; we call it unparseable
+        assert got == -1
+    else:
+        assert (got, type(got)) == (fastchat, type(fastchat))
+
+
 @pytest.mark.parametrize("text, rating", [
-    ("Good answer. Rating: [[8]]", 8.0), ("[[8.5]]", 8.5), ("The answer... Rating: 7", 7.0),
-    ("Rating: 6/10", 6.0), ("score [9]", 9.0), ("on a scale of 1 to 10 ... [[ 3 ]]", 3.0),
-    ("no rating here", None), ("", None), (None, None), ("[[11]]", None), ("[[0]]", None)])
-def test_parse_rating(text, rating):
-    assert parse_rating(text) == rating
+    ("The answer... Rating: 7", 7.0), ("Rating: 6/10", 6.0), ("on a scale of 1 to 10 ... [[ 3 ]]", 3.0),
+    ("Score: 9", 9.0), ("Rating: [[08]]", 8.0), ("Rating: [[8.5]]", 8.5), ("no rating here", -1), (None, -1)])
+def test_parse_rating_lenient(text, rating):
+    assert parse_rating(text, lenient=True) == rating
+    if text and "[[8.5]]" not in text:
+        assert parse_rating(text) == -1  # not without the option
 
 
 def test_mt_bench_averages_and_garbage():
@@ -160,9 +193,32 @@ def test_mt_bench_averages_and_garbage():
                  {"question_id": 2, "model": "m", "turn": 2, "judgment": "I cannot rate this."},
                  {"question_id": 3, "model": "m", "turn": 2, "score": 4},
                  {"question_id": 1, "model": "n", "turn": 1, "judgment": "[[2]]"}]
+    # FastChat's parse: "Rating: 5" is unparseable (this test read it as 5 before the parse followed FastChat)
     table = mt_bench_scores(judgments)
     assert table.loc["m", "turn 1"] == pytest.approx((8 + 9.5) / 2)
-    assert table.loc["m", "turn 2"] == pytest.approx((5 + 4) / 2)
-    assert table.loc["m", "overall"] == pytest.approx((8 + 5 + 9.5 + 4) / 4)
-    assert (table.loc["m", "rated"], table.loc["m", "excluded"]) == (4, 1)
+    assert table.loc["m", "turn 2"] == pytest.approx(4)
+    assert table.loc["m", "overall"] == pytest.approx((8 + 9.5 + 4) / 3)
+    assert (table.loc["m", "rated"], table.loc["m", "unparsed"], table.loc["m", "excluded"]) == (3, 2, 2)
     assert table.loc["n", "overall"] == 2 and math.isnan(table.loc["n", "turn 2"])
+    lenient = mt_bench_scores(judgments, lenient=True)  # the old reading
+    assert lenient.loc["m", "turn 2"] == pytest.approx((5 + 4) / 2)
+    assert lenient.loc["m", "overall"] == pytest.approx((8 + 5 + 9.5 + 4) / 4)
+    assert (lenient.loc["m", "rated"], lenient.loc["m", "excluded"]) == (4, 1)
+
+
+def test_mt_bench_out_of_range_and_missing_answers():
+    judgments = [{"question_id": q, "model": "m", "turn": t, "judgment": f"[[{r}]]"}
+                 for q, t, r in [(81, 1, 7), (81, 2, 42), (82, 1, 0), (82, 2, 9), (83, 1, 10)]]
+    judgments.append({"question_id": 83, "model": "m", "turn": 2, "score": -1, "judgment": "no verdict"})
+    judgments.append({"question_id": 81, "model": "n", "turn": 1, "score": 6})
+    table = mt_bench_scores(judgments, questions=[81, 82, 83, 84])
+    # FastChat would average 7, 42, 0, 9, 10 (all != -1); the project leaves 42 and 0 out and counts them
+    assert table.loc["m", "overall"] == pytest.approx((7 + 9 + 10) / 3)
+    assert table.loc["m", "turn 1"] == pytest.approx((7 + 10) / 2)
+    assert (table.loc["m", "out_of_range"], table.loc["m", "unparsed"], table.loc["m", "excluded"]) == (2, 1, 3)
+    assert table.loc["m", "missing"] == 1 and table.loc["m", "missing_ids"] == [84]  # 83 has both turns
+    assert table.loc["n", "missing"] == 4 and table.loc["n", "missing_ids"] == [81, 82, 83, 84]
+    with pytest.raises(ValueError, match=r"model 'm' lacks 1 question\(s\) \[84\].*model 'n' lacks 4"):
+        mt_bench_scores(judgments, questions=[81, 82, 83, 84], require_complete=True)
+    complete = [j for j in judgments if j["model"] == "m"]
+    assert mt_bench_scores(complete, questions=[81, 82, 83], require_complete=True).loc["m", "missing"] == 0

@@ -1,54 +1,104 @@
-"""MT-Bench metrics: parse single-answer judge ratings (1-10) and average them per turn and overall.
+"""MT-Bench metrics: parse single-answer judge ratings and average them per turn and overall. Units: the judge's
+1-10 rating scale.
 
-MT-Bench (Zheng et al. 2023, arXiv 2306.05685) asks a judge to rate each turn of a two-turn conversation on a
-1-10 scale and to end with "[[rating]]". FastChat reads `[[8]]` / `[[8.5]]` and falls back to a single-bracket
-`[8]`; judges that ignore the format often write "Rating: 8" or "Rating: 8/10", which we accept too. A rating
-outside 1-10, or a judgment with none of these, is excluded from the averages and counted (FastChat writes -1
-and filters it out). The overall score averages every parsed (question, turn) rating, as FastChat's
-`show_result.py` does; per-turn scores average each turn's.
+Source: Zheng et al. 2023 (arXiv 2306.05685); FastChat (lm-sys/FastChat), `fastchat/llm_judge/common.py` at
+commit 81785d7ed1d6afb966b464a8ee4689b7413e6313 (`one_score_pattern`, `one_score_pattern_backup`, the rating
+block of `run_judge_single`) and `fastchat/llm_judge/show_result.py` (`display_result_single`).
+
+parse_rating parses exactly as FastChat by default: the first match of `\\[\\[(\\d+\\.?\\d*)\\]\\]`, else the
+first match of `\\[(\\d+\\.?\\d*)\\]`, read with `ast.literal_eval` (so "[[8]]" -> 8, "[[8.]]" -> 8.0,
+"[[8.5]]" -> 8.5, "[[42]]" -> 42), -1 when neither matches. Two inputs FastChat does not handle: a group
+`literal_eval` rejects ("[[08]]": FastChat raises SyntaxError) and None give -1 here. `lenient=True` also reads
+what judges write when they ignore the format ("[[ 7 ]]", "Rating: 7", "Rating: 7/10", "Score: 7"), tried
+only after FastChat's two patterns.
+
+mt_bench_scores averages as FastChat's show_result: per model, "turn 1" and "turn 2" are the means of that
+turn's ratings and "overall" the mean of all its (question, turn) ratings, leaving out unparseable ones (-1).
+Deliberate deviation: a parsed rating outside 1-10 (e.g. 0 or 42, which FastChat averages in) is left out too
+and counted in "out_of_range", next to "unparsed"; "excluded" is their sum.
 """
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 
 import pandas as pd
 
+ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")  # FastChat common.py one_score_pattern
+ONE_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")  # FastChat common.py one_score_pattern_backup
 _NUMBER = r"(\d+(?:\.\d+)?)"
-PATTERNS = (re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]"),        # [[8]] , [[8.5]]   (the requested format)
-            re.compile(r"\[\s*" + _NUMBER + r"\s*\]"),              # [8]               (FastChat's backup)
-            re.compile(r"rating\s*[:=]\s*\**\s*" + _NUMBER + r"(?:\s*/\s*10)?", re.I))  # Rating: 8, Rating: 8/10
+LENIENT_PATTERNS = (re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]"),  # [[ 7 ]]
+                    re.compile(r"\[\s*" + _NUMBER + r"\s*\]"),  # [ 7 ]
+                    re.compile(r"(?:rating|score)\s*[:=]\s*\**\s*" + _NUMBER + r"(?:\s*/\s*10)?", re.I))
+UNPARSED = -1
 
 
-def parse_rating(text: str | None) -> float | None:
-    """The judge's 1-10 rating in `text`, or None (no rating found, or outside 1-10). When the text holds
-    several, the last one of the first pattern that matches counts (judges restate the scale before rating)."""
-    if not text:
-        return None
-    for pattern in PATTERNS:
-        found = pattern.findall(text)
-        if found:
-            value = float(found[-1])
-            return value if 1.0 <= value <= 10.0 else None
-    return None
+def _literal(group: str):
+    try:
+        return ast.literal_eval(group)
+    except (SyntaxError, ValueError):  # e.g. "08": FastChat raises here; we call it unparseable
+        return UNPARSED
 
 
-def mt_bench_scores(judgments: Iterable[dict]) -> pd.DataFrame:
-    """Records {"question_id", "model", "turn" (1 or 2), "judgment" (judge text) or "score"} -> one row per
-    model: "turn 1", "turn 2", "overall" (mean 1-10 ratings), "rated" (turns with a rating) and "excluded"
-    (turns whose judgment held no valid rating)."""
-    rows = []
-    for rec in judgments:
-        score = rec.get("score")
-        if score is None or score == -1:
-            score = parse_rating(rec.get("judgment"))
-        rows.append({"model": rec["model"], "turn": int(rec["turn"]), "score": score})
-    df = pd.DataFrame(rows, columns=["model", "turn", "score"])
-    df["score"] = pd.to_numeric(df["score"], errors="coerce")
-    table = {}
+def parse_rating(text: str | None, *, lenient: bool = False) -> int | float:
+    """The judge's rating in `text` as FastChat reads it (int or float, any size), or -1 when unparseable.
+    lenient=True: when FastChat's patterns find nothing, also accept "[[ 7 ]]", "Rating: 7", "Rating: 7/10"
+    (and read "[[08]]" as 8.0)."""
+    if not isinstance(text, str) or not text:
+        return UNPARSED
+    match = ONE_SCORE_PATTERN.search(text) or ONE_SCORE_PATTERN_BACKUP.search(text)
+    if match:
+        value = _literal(match.group(1))
+        return float(match.group(1)) if value == UNPARSED and lenient else value
+    if lenient:
+        for pattern in LENIENT_PATTERNS:
+            match = pattern.search(text)
+            if match:
+                return float(match.group(1))
+    return UNPARSED
+
+
+def _rating(rec: dict, lenient: bool):
+    score = rec.get("score")
+    if score is None or pd.isna(score) or score == UNPARSED:
+        score = parse_rating(rec.get("judgment"), lenient=lenient)
+    score = pd.to_numeric(score, errors="coerce")
+    return UNPARSED if pd.isna(score) else float(score)
+
+
+def mt_bench_scores(judgments: Iterable[dict], *, questions: Iterable | None = None, turns: tuple = (1, 2),
+                    require_complete: bool = False, lenient: bool = False) -> pd.DataFrame:
+    """Records {"question_id", "model", "turn" (1 or 2), "score" (a parsed rating, -1 = unparseable) or
+    "judgment" (the judge's text, parsed when there is no score)} -> one row per model: "turn 1", "turn 2",
+    "overall" (mean 1-10 ratings), "rated" (ratings averaged), "unparsed", "out_of_range" (ratings outside
+    1-10, left out: see the module docstring), "excluded" (unparsed + out_of_range).
+
+    questions: the expected question ids; then "missing" (how many expected questions lack a record for one
+    of `turns`) and "missing_ids" (those ids, sorted as given) per model, and require_complete=True raises a
+    ValueError naming each incomplete model and its missing ids. lenient: passed to parse_rating."""
+    rows = [{"model": rec["model"], "question_id": rec.get("question_id"), "turn": int(rec["turn"]),
+             "score": _rating(rec, lenient)} for rec in judgments]
+    df = pd.DataFrame(rows, columns=["model", "question_id", "turn", "score"])
+    expected = None if questions is None else list(dict.fromkeys(questions))
+    table, incomplete = {}, {}
     for model, part in df.groupby("model", sort=False):
-        ok = part[part["score"].notna()]
-        row = {f"turn {t}": ok.loc[ok["turn"] == t, "score"].mean() for t in (1, 2)}
-        row.update(overall=ok["score"].mean(), rated=len(ok), excluded=int(part["score"].isna().sum()))
+        unparsed = part["score"] == UNPARSED
+        out_of_range = ~unparsed & ~part["score"].between(1.0, 10.0)
+        ok = part[~unparsed & ~out_of_range]
+        row = {f"turn {t}": ok.loc[ok["turn"] == t, "score"].mean() for t in turns}
+        row.update(overall=ok["score"].mean(), rated=len(ok), unparsed=int(unparsed.sum()),
+                   out_of_range=int(out_of_range.sum()), excluded=int(unparsed.sum() + out_of_range.sum()))
+        if expected is not None:
+            have = set(zip(part["question_id"], part["turn"]))
+            missing = [q for q in expected if any((q, t) not in have for t in turns)]
+            row.update(missing=len(missing), missing_ids=missing)
+            if missing:
+                incomplete[model] = missing
         table[model] = row
+    if require_complete and expected is None:
+        raise ValueError("require_complete=True needs questions= (the expected question ids)")
+    if require_complete and incomplete:
+        raise ValueError("MT-Bench judgments incomplete: " + "; ".join(
+            f"model {m!r} lacks {len(ids)} question(s) {ids}" for m, ids in incomplete.items()))
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("model")
