@@ -20,6 +20,11 @@ minibench_code.json, safety_pairs.json). Subsets, with the RewardBench subset ea
              code             correct vs one-edit buggy Python solution; both are run against the task's tests at
                               build time and a pair is kept only if the correct one passes and the buggy one
                               fails (hep-python)
+
+The same material in two more formats, each its own cache file and its own seeded generator (so this file's
+rows and cache key never change with them): minibench_bo4.py (RewardBench 2: best-of-4 and Ties-like) and
+minibench_style.py (RM-Bench: concise / detailed / markdown versions of one content); both use alpaca_pool,
+nearest_others and load_cached below.
 """
 from __future__ import annotations
 
@@ -285,3 +290,46 @@ def _select(ds, rows: list[int]):
     """ds.select(rows) as a plain (flat) Dataset: a selection keeps an index mapping that later add_column
     calls flatten, each with its own progress bar."""
     return ds if rows == list(range(len(ds))) else Dataset.from_list(ds.select(rows).to_list())
+
+
+# -- shared by the mini-bench's other formats (minibench_bo4.py: RewardBench 2, minibench_style.py: RM-Bench) --
+def alpaca_pool(cfg) -> tuple[list[int], list[str], list[str], np.ndarray]:
+    """The instructions the chat subsets draw from (cfg: the recipe's "chat" block; answers of at most
+    max_chars and instructions of at most max_prompt_chars characters): (their AlpacaEval indices,
+    instructions, reference answers, (n, n) TF-IDF cosine similarity of the instructions, diagonal -1)."""
+    data = json.loads(alpaca_eval_path().read_text())
+    src = [k for k, d in enumerate(data)
+           if len(d["output"]) <= cfg["max_chars"] and len(d["instruction"]) <= cfg["max_prompt_chars"]]
+    instr, out = [data[k]["instruction"] for k in src], [data[k]["output"] for k in src]
+    return src, instr, out, tfidf_similarity(instr)
+
+
+def nearest_others(i: int, k: int, sim: np.ndarray, instr: list[str], out: list[str],
+                   max_similarity: float) -> list[int] | None:
+    """The k instructions most similar to instruction i (TF-IDF cosine, ties by position) whose similarity is
+    below max_similarity (no near-duplicate whose answer could be right for i too), whose instruction and
+    answer differ from i's, with k distinct answers; None when fewer than k qualify."""
+    picked: list[int] = []
+    for j in np.argsort(-sim[i], kind="stable"):
+        j = int(j)
+        if sim[i, j] >= max_similarity or instr[j] == instr[i] or out[j] == out[i] or \
+                any(out[j] == out[p] for p in picked):
+            continue
+        picked.append(j)
+        if len(picked) == k:
+            return picked
+    return None
+
+
+def load_cached(name: str, seed: int, build, *, files=(), version: int = 1, cache_dir=None,
+                rebuild: bool = False) -> Dataset:
+    """Rows build(seed) as a Dataset, cached in <cache>/minibench/minibench-<name>-seed<seed>-<key>.jsonl; the
+    key changes with name, version, seed, the recipe files, `files` (more packaged data files) and the
+    AlpacaEval file. Written to a temporary name and renamed, as load_minibench."""
+    h = hashlib.sha256(f"{name}|v{version}|seed{seed}".encode())
+    for p in [DATA / f for f in (*RECIPE_FILES, *files)] + [alpaca_eval_path()]:
+        h.update(p.read_bytes())
+    path = Path(cache_dir or CACHE_DIR / "minibench") / f"minibench-{name}-seed{seed}-{h.hexdigest()[:16]}.jsonl"
+    if rebuild or not path.exists():
+        write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in build(seed)))
+    return Dataset.from_list(read_jsonl(path))

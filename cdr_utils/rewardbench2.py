@@ -22,19 +22,32 @@ Units: subset scores are fractions in [0, 1] (as the official results file); the
   m_tied) > d), margin score = mean(tanh(min(m_ref, m_tied) / d - 1)), 0/0 counted 0. Score =
   0.30 tied accuracy + 0.30 ref accuracy + 0.20 preferred + 0.20 preferred_hard + 0.01 margin score
   (accuracies over all ref / all tied prompts).
+
+Loading (`load`): the hub data set (split test; rows as /work/scratch/peer16/REPORT.md section 1.2 found them:
+id string, prompt string, chosen / rejected lists, num_correct, num_incorrect, total_completions, models,
+subset, additional_metadata), a local .json / .jsonl / .parquet copy, or "minibench": the offline best-of-4
+part (minibench_bo4.py, subsets mini-focus / mini-math / mini-code / mini-safety / mini-ties, the last scored
+as Ties). Prompts become message lists; ids stay strings and need only be unique within a subset (the hub's
+ids repeat across subsets).
 """
 from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError
+from .chat import RecordError, as_messages, validate_prompt
+from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
+from .records import FORMATS, read_records
+from .rewardbench import DatasetNotAvailable
 
 HUB_ID, SPLIT = "allenai/reward-bench-2", "test"
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
+TIES_NAMES = ("ties", TIES_SUBSET)  # subsets scored as Ties (compared in lower case)
 TIES_WEIGHTS = {"tied_accuracy": 0.30, "ref_accuracy": 0.30, "correctness_preferred": 0.20,
                 "correctness_preferred_hard": 0.20, "correctness_margin_score": 0.01}
 
@@ -88,11 +101,13 @@ def ties_score(rows, rewards) -> dict:
     return parts
 
 
-def score_rewardbench2(rows, rewards) -> tuple[pd.DataFrame, float]:
+def score_rewardbench2(rows, rewards, *, expected=None) -> tuple[pd.DataFrame, float]:
     """(per-subset table, overall percent). rows: RewardBench 2 rows (HF Dataset, DataFrame or dicts);
     rewards: per row an array of len(chosen) + len(rejected) rewards, chosen first. The table has one row per
-    subset (official order first): "score" (fraction), "prompts", and for Ties its five parts; `overall` is
-    100 x the mean of the subset scores (a warning names any of the six subsets that is absent)."""
+    subset (official order first, then the mini-bench's): "score" (fraction), "prompts", and for Ties (a subset
+    named "Ties" or "mini-ties") its five parts; `overall` is 100 x the mean of the subset scores present.
+    expected: the subsets a complete set has (default: the six official ones, or the mini-bench's five when
+    every subset present is one of those); a warning names any that is absent."""
     rows = _rows(rows)
     if len(rows) != len(rewards):
         raise ValueError(f"{len(rows)} rows but {len(rewards)} reward arrays")
@@ -110,16 +125,88 @@ def score_rewardbench2(rows, rewards) -> tuple[pd.DataFrame, float]:
         by_subset[row["subset"]][0].append(row)
         by_subset[row["subset"]][1].append(s)
     table = {}
-    for subset in [*[s for s in SUBSETS if s in by_subset], *sorted(set(by_subset) - set(SUBSETS))]:
+    known = (*SUBSETS, *BO4_SUBSETS)
+    for subset in [*[s for s in known if s in by_subset], *sorted(set(by_subset) - set(known))]:
         sub_rows, sub_rewards = by_subset[subset]
-        if subset.lower() == "ties":
+        if subset.lower() in TIES_NAMES:
             table[subset] = {**ties_score(sub_rows, sub_rewards), "prompts": len(sub_rows)}
         else:
             table[subset] = {"score": float(np.mean([best_of_n_result(s) for s in sub_rewards])),
                              "prompts": len(sub_rows)}
-    missing = [s for s in SUBSETS if s not in by_subset]
+    if expected is None:
+        expected = BO4_SUBSETS if set(by_subset) <= set(BO4_SUBSETS) else SUBSETS
+    missing = [s for s in expected if s not in by_subset]
     if missing:
         warnings.warn(f"RewardBench 2 subsets absent: {missing}; the overall score averages the others")
     df = pd.DataFrame.from_dict(table, orient="index").rename_axis("subset")
     df.attrs["missing_subsets"] = missing
     return df, 100.0 * float(df["score"].mean())
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+def to_rows(records, *, source: str = "records") -> datasets.Dataset:
+    """Validated RewardBench 2 rows as a Dataset: extra columns kept, `id` a string, `prompt` a message list,
+    `num_correct` / `num_incorrect` / `total_completions` filled in from the lists. Raises RecordError naming
+    the row and field for a missing field, a bad prompt, an empty completion list or text, counts that
+    disagree with the lists, or an id repeated within a subset."""
+    rows, seen = [], set()
+    for i, r in enumerate(records):
+        rid = r.get("id")
+        if rid is None or str(rid) == "":
+            raise RecordError(f"{source}[{i}]", "id", "missing id")
+        rid = str(rid)
+        for field in ("prompt", "chosen", "rejected", "subset"):
+            if r.get(field) is None:
+                raise RecordError(rid, field, "missing field")
+        prompt = as_messages(r["prompt"])
+        validate_prompt(prompt, rid)
+        for field in ("chosen", "rejected"):
+            texts = r[field]
+            if isinstance(texts, str) or not len(texts) or not all(isinstance(t, str) and t.strip() for t in texts):
+                raise RecordError(rid, field, "expected a non-empty list of non-empty strings")
+        counts = {"num_correct": len(r["chosen"]), "num_incorrect": len(r["rejected"]),
+                  "total_completions": len(r["chosen"]) + len(r["rejected"])}
+        for field, n in counts.items():
+            if r.get(field) is not None and int(r[field]) != n:
+                raise RecordError(rid, field, f"{r[field]} but the lists hold {n}")
+        if (r["subset"], rid) in seen:
+            raise RecordError(rid, "id", f"duplicate id in subset {r['subset']!r}")
+        seen.add((r["subset"], rid))
+        rows.append({**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+                     "chosen": list(r["chosen"]), "rejected": list(r["rejected"]), **counts})
+    return datasets.Dataset.from_list(rows)
+
+
+def load_local(path) -> datasets.Dataset:
+    """RewardBench 2 rows from a local .json (a list), .jsonl or .parquet file (e.g. the hub's
+    data/test-00000-of-00001.parquet)."""
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
+    return to_rows(read_records(path), source=path.name)
+
+
+def load_hub(name: str = HUB_ID, split: str = SPLIT, revision: str | None = None) -> datasets.Dataset:
+    """RewardBench 2 from the Hugging Face hub (load_dataset(name, split="test"), as the official runner);
+    fails naming the data set when offline."""
+    try:
+        ds = datasets.load_dataset(name, split=split, revision=revision)
+    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
+        raise DatasetNotAvailable(
+            f"could not load the data set {name!r} (split {split!r}) from the Hugging Face hub: "
+            f"{str(err).splitlines()[0].rstrip('.')}. Without hub access, download it elsewhere (`hf download {name} "
+            "--repo-type dataset --local-dir DIR`) and pass its parquet file (DIR/data/test-*.parquet) as a local "
+            "file (rewardbench2.load_local).") from err
+    return to_rows(ds.to_list(), source=name)
+
+
+def load(source, *, seed: int = 0) -> datasets.Dataset:
+    """source: "minibench" (the offline best-of-4 part, built from `seed`), a local file, a hub id, or rows
+    already loaded (a Dataset or a list of dicts, validated)."""
+    if isinstance(source, (datasets.Dataset, list, tuple)):
+        return to_rows(source.to_list() if isinstance(source, datasets.Dataset) else source)
+    if source == "minibench":
+        return to_rows(load_minibench_bo4(seed).to_list(), source="minibench")
+    if Path(source).suffix in FORMATS:
+        return load_local(source)
+    return load_hub(source)

@@ -12,17 +12,28 @@ domain's score is mean(hard, normal, easy). Domains are matched by prefix as the
 safety-refuse and safety-response pool (example-weighted) into safety. Overall: hard, normal, easy and
 "total_avg" = the plain means over the four domains chat, code, math, safety. Units: fractions in [0, 1] (as the
 official code); `score_rmbench` also gives the overall in percent.
+
+Loading (`load`): the hub data set's one file `total_dataset.json` (what the official runner reads; the hub repo
+holds only it and a README, /work/scratch/peer16/REPORT.md section 1.3, so it is fetched with hf_hub_download
+rather than through a split name that was not verified), a local .json / .jsonl / .parquet copy, or
+"minibench": the offline style part (minibench_style.py). Prompts become message lists.
 """
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
+from huggingface_hub import hf_hub_download
 
-from .chat import RecordError
+from .chat import RecordError, as_messages, validate_prompt
+from .minibench_style import load_minibench_style
+from .records import FORMATS, read_records
+from .rewardbench import DatasetNotAvailable
 
-HUB_ID = "THU-KEG/RM-Bench"
+HUB_ID, HUB_FILE = "THU-KEG/RM-Bench", "total_dataset.json"
 DOMAINS = ("chat", "math", "code", "safety")  # the official order (split_dataset_by_domain)
 STYLES = ("concise", "detailed", "detailed markdown")
 
@@ -56,7 +67,7 @@ def score_rmbench(rows, chosen_rewards=None, rejected_rewards=None) -> tuple[pd.
     groups = {d: ([], []) for d in DOMAINS}
     for pos, (row, c, r) in enumerate(zip(rows, chosen, rejected)):
         rid = row.get("id", pos)
-        domain = next((d for d in DOMAINS if str(row.get("domain", "")).startswith(d)), None)
+        domain = domain_of(row.get("domain"))
         if domain is None:
             raise RecordError(rid, "domain", f"{row.get('domain')!r} is none of {DOMAINS} (by prefix)")
         for field, v in (("chosen rewards", c), ("rejected rewards", r)):
@@ -79,3 +90,72 @@ def score_rmbench(rows, chosen_rewards=None, rejected_rewards=None) -> tuple[pd.
     overall["score (%)"] = 100.0 * overall["total_avg"]
     df.attrs["missing_domains"] = missing
     return df, overall
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+def domain_of(domain) -> str | None:
+    """The scoring domain of a row's `domain` (by prefix, as the official split_dataset_by_domain), or None."""
+    return next((d for d in DOMAINS if str(domain or "").startswith(d)), None)
+
+
+def to_rows(records, *, source: str = "records") -> datasets.Dataset:
+    """Validated RM-Bench rows as a Dataset (extra columns kept, `prompt` a message list). Raises RecordError
+    naming the row and field for a missing field, a bad prompt, a domain none of chat / code / math / safety*
+    begins, responses that are not 3 non-empty strings, or an id repeated within a domain."""
+    rows, seen = [], set()
+    for i, r in enumerate(records):
+        rid = r.get("id")
+        if rid is None or str(rid) == "":
+            raise RecordError(f"{source}[{i}]", "id", "missing id")
+        for field in ("prompt", "chosen", "rejected", "domain"):
+            if r.get(field) is None:
+                raise RecordError(rid, field, "missing field")
+        prompt = as_messages(r["prompt"])
+        validate_prompt(prompt, rid)
+        if domain_of(r["domain"]) is None:
+            raise RecordError(rid, "domain", f"{r['domain']!r} is none of {DOMAINS} (by prefix)")
+        for field in ("chosen", "rejected"):
+            texts = r[field]
+            if isinstance(texts, str) or len(texts) != 3 or not all(isinstance(t, str) and t.strip() for t in texts):
+                raise RecordError(rid, field, f"expected 3 non-empty strings ({', '.join(STYLES)})")
+        if (r["domain"], str(rid)) in seen:
+            raise RecordError(rid, "id", f"duplicate id in domain {r['domain']!r}")
+        seen.add((r["domain"], str(rid)))
+        rows.append({**r, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+                     "chosen": list(r["chosen"]), "rejected": list(r["rejected"])})
+    return datasets.Dataset.from_list(rows)
+
+
+def load_local(path) -> datasets.Dataset:
+    """RM-Bench rows from a local .json (a list, e.g. the repository's data/total_dataset.json), .jsonl or
+    .parquet file."""
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
+    return to_rows(read_records(path), source=path.name)
+
+
+def load_hub(name: str = HUB_ID, filename: str = HUB_FILE, revision: str | None = None) -> datasets.Dataset:
+    """RM-Bench from the Hugging Face hub: the data set repo's total_dataset.json; fails naming the data set
+    when offline."""
+    try:
+        path = hf_hub_download(name, filename, repo_type="dataset", revision=revision)
+    except Exception as err:  # offline, gated, moved: name the data set and the way out
+        raise DatasetNotAvailable(
+            f"could not fetch {filename!r} of the data set {name!r} from the Hugging Face hub ({type(err).__name__}). "
+            f"Without hub access, download it elsewhere (`hf download {name} {filename} --repo-type dataset "
+            "--local-dir DIR`, or data/total_dataset.json of github.com/THU-KEG/RM-Bench) and pass the file as a "
+            "local file (rmbench.load_local).") from err
+    return to_rows(read_records(path), source=name)
+
+
+def load(source, *, seed: int = 0) -> datasets.Dataset:
+    """source: "minibench" (the offline style part, built from `seed`), a local file, a hub id, or rows already
+    loaded (a Dataset or a list of dicts, validated)."""
+    if isinstance(source, (datasets.Dataset, list, tuple)):
+        return to_rows(source.to_list() if isinstance(source, datasets.Dataset) else source)
+    if source == "minibench":
+        return to_rows(load_minibench_style(seed).to_list(), source="minibench")
+    if Path(source).suffix in FORMATS:
+        return load_local(source)
+    return load_hub(source)

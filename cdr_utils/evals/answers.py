@@ -12,6 +12,10 @@ A seeded draw of n prompts per benchmark, at most `max_prompt_chars` characters;
 preference data was built from (annotate.load_prompts) are excluded, so no policy is scored on its training
 prompts.
 
+AlpacaEval's df_gamed.csv (the two gamed baselines' rows and each instruction's difficulty, which the official
+LC win rate "length_controlled_v1" needs): `alpaca_eval_df_gamed(source)`, from the hub data set
+`tatsu-lab/alpaca_eval` (as alpaca_eval 0.6.6 fetches it) or a local copy.
+
 Answer files (`write_answers`): AlpacaEval "model_outputs.json" = a JSON list of {instruction, output,
 generator, dataset}; Arena-Hard model_answer JSONL in v2.0's layout {uid, ans_id, model, messages: [user,
 {role: assistant, content: {answer}}], tstamp, metadata: {token_len}}; MT-Bench model_answer JSONL in
@@ -26,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from datasets import load_dataset
 from huggingface_hub import hf_hub_download
 
@@ -33,6 +38,9 @@ from ..data import path as data_path
 from ..generate import generate_responses
 from ..minibench import alpaca_eval_path
 from ..records import read_jsonl, write_records
+from .winrate import load_df_gamed
+
+ALPACA_EVAL_HUB = "tatsu-lab/alpaca_eval"
 
 
 def _hub_file(repo: str, filename: str, repo_type: str = "dataset") -> Path:
@@ -61,6 +69,29 @@ def alpaca_eval_items(source: str) -> list[dict]:
             _hub_file(source, "alpaca_eval_gpt4_baseline.json"))
     return [{"id": k, "instruction": r["instruction"], "reference": r["output"], "dataset": r.get("dataset", "")}
             for k, r in enumerate(json.loads(path.read_text()))]
+
+
+def alpaca_eval_df_gamed(source: str | Path = ALPACA_EVAL_HUB) -> pd.DataFrame:
+    """alpaca_eval's df_gamed.csv, checked (winrate.load_df_gamed): `source` is a local path to a copy (any name
+    ending in .csv, or an existing file) or a hub data set id whose repo holds `df_gamed.csv` (default
+    tatsu-lab/alpaca_eval: hf_hub_download(source, "df_gamed.csv", repo_type="dataset"), as alpaca_eval does).
+    Raises FileNotFoundError naming the data set and how to make a local copy when the hub cannot be reached."""
+    local = Path(source)
+    if local.suffix == ".csv" or local.is_file():
+        if not local.is_file():
+            raise FileNotFoundError(f"no df_gamed.csv at {str(local)!r} (the copy of {ALPACA_EVAL_HUB!r}'s "
+                                    "df_gamed.csv that AlpacaEval 2's length_controlled_v1 needs)")
+        return load_df_gamed(local)
+    try:
+        path = hf_hub_download(str(source), "df_gamed.csv", repo_type="dataset")
+    except Exception as err:  # offline, gated, moved: name the file, the data set and the way out
+        raise FileNotFoundError(
+            f"could not fetch 'df_gamed.csv' from the hub data set {str(source)!r} ({type(err).__name__}); "
+            "AlpacaEval 2's official length-controlled win rate (length_controlled_v1) needs it. Without hub access, "
+            f"download it where the hub is reachable (`hf download {source} df_gamed.csv --repo-type dataset "
+            "--local-dir DIR`) and pass DIR/df_gamed.csv; without it the tables show a named stand-in LC variant "
+            "(evals.winrate.VARIANT_LABELS)") from err
+    return load_df_gamed(path)
 
 
 def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) -> list[dict]:

@@ -1,14 +1,18 @@
-"""Logistic regression with soft labels, fitted by Newton's method in numpy (no scikit-learn / scipy here).
+"""Logistic regression with soft labels, fitted by Newton's method in numpy.
 
-Both benchmark metrics that need a model fit through this one function:
-- AlpacaEval's length-controlled win rate (`winrate.py`): the judge preference (a probability in [0, 1])
-  on tanh of the standardized length difference, instruction difficulty and a per-model intercept;
-- Arena-Hard's Bradley-Terry scores (`arena.py`): battle outcomes (1 win, 0 loss, 0.5 tie) on +-1 model
-  indicators.
+Used by Arena-Hard's Bradley-Terry scores (`arena.py`): battle outcomes (1 win, 0 loss, 0.5 tie) on +-ln(10)
+model indicators. (AlpacaEval's length-controlled win rate no longer fits here: `winrate.py` runs alpaca_eval's
+own scikit-learn LogisticRegressionCV, L1, to match alpaca_eval 0.6.6 bit for bit.)
 
 A soft label y in [0, 1] contributes y log p + (1 - y) log(1 - p) to the log-likelihood: the same objective as
 duplicating the row once with label 1 (weight y) and once with label 0 (weight 1 - y), which is how
-alpaca_eval feeds probabilities to scikit-learn and how Arena-Hard turns a tie into half a win.
+Arena-Hard turns a tie into half a win ("one tie => one A win + one B win" on duplicated battles).
+
+Why not scikit-learn's LogisticRegression(fit_intercept=False, penalty=None) as arena-hard-auto v0.1's
+show_result.py: on the same battles it gives the same ratings (3e-8 Elo apart on tests' planted strengths), but
+it raises when every battle has one outcome (a model that wins all its games: common in small runs and in
+bootstrap resamples), where this fit's 1e-6 ridge keeps the ratings finite. (Measured with v0.1's
+compute_mle_elo copied next to arena.bradley_terry: /work/scratch/peer18/bt_sklearn_vs_newton.py.)
 """
 from __future__ import annotations
 

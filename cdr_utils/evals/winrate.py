@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GroupKFold
@@ -67,6 +68,12 @@ VARIANT_LABELS = {
     "length_controlled_noreg": "LC with supplied instruction difficulty, no gamed-baseline rows",
     "length_controlled_noreg_lomo": "LC with leave-one-model-out difficulty, no gamed-baseline rows",
     "length_controlled_minimal": "LC, no instruction difficulty, no gamed-baseline rows",
+}
+VARIANT_COLUMNS = {  # table headers (percent), the same wording: "AlpacaEval 2 LC" means the official variant only
+    "length_controlled_v1": "AlpacaEval 2 LC (%)",
+    "length_controlled_noreg": "LC with supplied difficulty, no gamed-baseline rows (%)",
+    "length_controlled_noreg_lomo": "LC with leave-one-model-out difficulty, no gamed-baseline rows (%)",
+    "length_controlled_minimal": "LC, no difficulty, no gamed-baseline rows (%)",
 }
 GAMED_COLUMNS = ("index", "preference", "std_delta_len", "instruction_difficulty", "not_gamed_baseline")
 
@@ -190,8 +197,12 @@ def _fit(x: pd.DataFrame, p: np.ndarray, weight: np.ndarray | None) -> LogisticR
                                      solver="liblinear", random_state=123, dual=False, n_jobs=None,
                                      fit_intercept=False, use_legacy_attributes=False)
         model.set_fit_request(sample_weight=True)
-        model.fit(x_dup, y, sample_weight=sample_weight, groups=np.r_[np.arange(n), np.arange(n)],
-                  true_sample_weight=true_weight, true_prob=true_prob)
+        with warnings.catch_warnings():
+            # liblinear's default iteration cap, as in alpaca_eval (raising it would change the official
+            # numbers); on a few dozen rows it often stops at the cap and warns once per fold and C
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x_dup, y, sample_weight=sample_weight, groups=np.r_[np.arange(n), np.arange(n)],
+                      true_sample_weight=true_weight, true_prob=true_prob)
     return model
 
 
@@ -280,7 +291,8 @@ def alpaca_eval_table(judgments: Iterable[dict], difficulty: Mapping[str, float]
                       instruction_index: Mapping[str, int] | None = None) -> pd.DataFrame:
     """One row per generator_2: "LC win rate", "LC standard error", "win rate", "standard error" (percent),
     counts, mean answer lengths (characters) and "LC variant" (the variant name; also in
-    `table.attrs["lc_variant"]`, a string when all rows share one, for labelling a column or figure).
+    `table.attrs["lc_variant"]`, a string when all rows share one; attrs["lc_variant_label"] describes it and
+    attrs["lc_column"] is the header for a column or axis, VARIANT_COLUMNS).
 
     df_gamed given -> the official length_controlled_v1 for every model. Otherwise difficulty="auto": the
     leave-one-model-out estimate from the other generators' records when there are several
@@ -304,4 +316,12 @@ def alpaca_eval_table(judgments: Iterable[dict], difficulty: Mapping[str, float]
     table.attrs["lc_variant"] = variants[0] if len(variants) == 1 else variants
     table.attrs["lc_variant_label"] = VARIANT_LABELS[variants[0]] if len(variants) == 1 else \
         [VARIANT_LABELS[v] for v in variants]
+    table.attrs["lc_column"] = lc_column(table)
     return table
+
+
+def lc_column(table: pd.DataFrame) -> str:
+    """The header naming an AlpacaEval table's LC variant, from its "LC variant" column (VARIANT_COLUMNS):
+    "AlpacaEval 2 LC (%)" only for the official length_controlled_v1; "LC (mixed variants) (%)" when rows differ."""
+    variants = set(table["LC variant"]) if "LC variant" in table else set()
+    return VARIANT_COLUMNS[variants.pop()] if len(variants) == 1 else "LC (mixed variants) (%)"
