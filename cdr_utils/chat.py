@@ -30,11 +30,29 @@ _PROBE = "\x00CDR-SYSTEM-PROBE\x00"
 
 
 class RecordError(ValueError):
-    """A bad input record. The message names the record (its index or id) and the field."""
+    """A bad input record. The message names the record (its index or id) and the field, and with `where`
+    (e.g. "data.jsonl line 7") the place in its file; a record without an id is then named by `where` alone
+    (record=None)."""
 
-    def __init__(self, record, field: str, problem: str):
-        self.record, self.field = record, field
-        super().__init__(f"record {record!r}, field '{field}': {problem}")
+    def __init__(self, record, field: str, problem: str, *, where: str | None = None):
+        self.record, self.field, self.problem, self.where = record, field, problem, where
+        name = f"record {record!r}, " if record is not None or where is None else ""
+        super().__init__(f"{where + ': ' if where else ''}{name}field '{field}': {problem}")
+
+
+class BadRecords(RecordError):
+    """All the bad records of an input at once (`errors`, each a RecordError): the message lists the first
+    `shown` and gives the total. With a single error it reads exactly as that error."""
+
+    def __init__(self, errors: list[RecordError], source: str | None = None, shown: int = 20):
+        first = errors[0]
+        super().__init__(first.record, first.field, first.problem, where=first.where)
+        self.errors = list(errors)
+        if len(errors) > 1:
+            records = len({(e.where, e.record) for e in errors})
+            head = (f"{source}: " if source else "") + f"{len(errors)} problems in {records} record" + (
+                "s" if records > 1 else "") + (f" (the first {shown} below)" if len(errors) > shown else "") + ":"
+            self.args = ("\n".join([head, *(f"  {e}" for e in errors[:shown])]),)
 
 
 # Gemma 3's own chat template (text parts), as published with google/gemma-3-270m. The GGUF file in the
@@ -107,6 +125,94 @@ def validate_response(response, record) -> None:
         raise RecordError(record, "response", f"response must be a string, got {type(response).__name__}")
     if response.strip() == "":
         raise RecordError(record, "response", "response is empty")
+
+
+# -- whole-input checks: every record checked, every problem collected, before any model work ----------------
+def _kind(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def prompt_problems(row: dict, field: str = "prompt") -> list[tuple[str, str]]:
+    """(field, problem) pairs for a row's prompt: messages (validate_prompt) or a non-empty string."""
+    value = row.get(field)
+    if value is None:
+        return [(field, "missing field")]
+    if isinstance(value, str):
+        return [] if value.strip() else [(field, "empty prompt")]
+    if not isinstance(value, (list, tuple)):
+        return [(field, f"expected a string or a list of {{'role', 'content'}} messages, got {_kind(value)} "
+                        f"{value!r:.60}")]
+    try:
+        validate_prompt(value, None)
+    except RecordError as err:
+        return [(err.field.replace("prompt", field, 1), err.problem)]
+    if not any(m["content"].strip() for m in value):
+        return [(field, "the prompt has no text (every message is empty)")]
+    return []
+
+
+def text_problems(row: dict, field: str, *, empty_ok: bool = False, noun: str = "response") -> list[tuple[str, str]]:
+    """(field, problem) pairs for a string field: present, a string, and not blank unless `empty_ok`."""
+    value = row.get(field)
+    if value is None:
+        return [(field, "missing field")]
+    if not isinstance(value, str):
+        return [(field, f"{noun} must be a string, got {_kind(value)} {value!r:.40}")]
+    return [] if empty_ok or value.strip() else [(field, f"{noun} is empty")]
+
+
+def texts_problems(row: dict, field: str = "responses") -> list[tuple[str, str]]:
+    """(field, problem) pairs for a list of strings (empty strings allowed: an empty candidate is not scored)."""
+    value = row.get(field)
+    if value is None:
+        return [(field, "missing field")]
+    if isinstance(value, str):
+        return [(field, "expected a list of strings, got one string (a single answer goes in `response`)")]
+    if not isinstance(value, (list, tuple)):
+        return [(field, f"expected a list of strings, got {_kind(value)} {value!r:.40}")]
+    return [(f"{field}[{j}]", f"expected a string, got {_kind(t)}" + ("" if t is None else f" {t!r:.40}"))
+            for j, t in enumerate(value) if not isinstance(t, str)]
+
+
+def check_records(rows, checks=(), *, where=None, source: str | None = None, id_field: str = "id",
+                  require_id: bool = False, unique_ids: bool = True, shown: int = 20) -> None:
+    """Check every record and raise BadRecords listing the first `shown` problems and their total count (or
+    return when there are none). checks: functions row -> [(field, problem)]. where: each row's place in its
+    file ("line 7"), prefixed with `source` (the file) in messages; rows are named by their id when they have
+    one. Ids, when given, must be strings or integers, all of one type, not blank, and (unique_ids) unique."""
+    errors, seen, id_type = [], {}, None
+    for i, row in enumerate(rows):
+        loc = None if where is None else f"{source} {where[i]}" if source else where[i]
+        here = loc or f"record {i}"
+        if not isinstance(row, dict):
+            errors.append(RecordError(i, "(row)", f"expected a record (a dict), got {_kind(row)}", where=loc))
+            continue
+        rid = row.get(id_field)
+        name = rid if rid is not None and isinstance(rid, (str, int)) else (None if loc else i)
+        found = []
+        if rid is None:
+            if require_id:
+                found.append((id_field, "missing id"))
+        elif isinstance(rid, bool) or not isinstance(rid, (str, int)):
+            found.append((id_field, f"an id must be a string or an integer, got {_kind(rid)} {rid!r:.40}"))
+        elif isinstance(rid, str) and not rid.strip():
+            found.append((id_field, "empty id"))
+        elif id_type is None:
+            id_type = (type(rid), here)
+        elif type(rid) is not id_type[0]:
+            kinds = {str: "a string", int: "an integer"}
+            found.append((id_field, f"{kinds[type(rid)]} id, but the first id ({id_type[1]}) is "
+                                    f"{kinds[id_type[0]]}: use one type for all ids"))
+        if unique_ids and rid is not None and not found:
+            if rid in seen:
+                found.append((id_field, f"duplicate id (first at {seen[rid]})"))
+            else:
+                seen[rid] = here
+        for check in checks:
+            found += check(row)
+        errors += [RecordError(name, field, problem, where=loc) for field, problem in found]
+    if errors:
+        raise BadRecords(errors, source, shown)
 
 
 def chat_template_of(tokenizer, chat_template: str | None = None) -> str:

@@ -12,93 +12,48 @@ Data files are JSON (a list), JSONL or Parquet. A `prompt` is a list of {role, c
 cdr_utils ...` or `accelerate launch --num_processes K -m cdr_utils ...` each process takes every K-th row and
 the first merges the parts in input order, so the output equals a one-process run (to fp32 round-off). With
 --cache-dir, log-probs go through the resumable cache (cache.py): a killed run, re-run, computes only what is
-missing. Bad input stops the command before any model loads, with one line naming the record and the field.
+missing, and the re-run removes what the killed one left (<out>.parts, temporary files of the final write).
+Output columns are those of all input rows (missing values null), then the added ones.
+
+Bad input stops the command before any model loads, with exit status 2: the whole file is read and every record
+checked (structure, types, roles, empty texts where the command needs text, ids of one type and unique), on
+every process of a launch, and each problem gets one line naming the file, the line (or item / row) or id, and
+the field: the first 20, with their total. The output path is checked first too (writable, not a folder, not
+the input; the input without the columns the command adds unless --overwrite-columns; every value storable in
+the output's format). What needs the model's tokenizer (a response beyond the context) is checked on every
+process after loading and before any process scores. --debug (before or after the command) shows tracebacks.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import json
+import math
 import os
-import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
 import datasets
-import torch
-import torch.distributed as dist
 from datasets import Dataset, DatasetDict
 
 from . import rewardbench as rb
-from .chat import PLAIN_CHAT_TEMPLATE, RecordError, as_messages, has_system_role, validate_prompt
-from .customize import MODES, Customization
+from .chat import (PLAIN_CHAT_TEMPLATE, RecordError, check_records, has_system_role,
+                   prompt_problems, text_problems, texts_problems)
+from .customize import DOMAINS, MODES, Customization
 from .logprobs import LogProbScorer
 from .minibench import load_minibench, stratified_subset
-from .models import OFFLINE, ModelNotAvailable, ModelSpec, gemma_accepted, load_model, prepare_offline_model
+from .models import OFFLINE, ModelSpec, gemma_accepted, load_model, prepare_offline_model
 from .pairs import STRATEGIES, build_pairs, reward_augment, split_by_prompt
-from .records import FORMATS, read_records, write_records, write_text
+from .records import (FORMATS, atomic_dir, check_writable, clean_leftovers, write_records, write_text)
 from .rewards import APPLY_TO, REDUCTIONS, DensityRatioReward, score_candidates
+from .launch import (INPUT_ERRORS, ProcessFailed, bench_problems, candidates_problems, check_outputs, located,
+                     messages_rows, read_rows, read_sections, reward_problems, run_sharded, user_turn_problems)
+from .reward_benchmarks import BENCHMARKS, evaluate_benchmark
 from .vllm_backend import vllm_score
 
 ROUTERS = ("keyword", "llm", "column")
-
-
-# -- input and output ------------------------------------------------------------------------------------------
-def load_rows(path) -> list[dict]:
-    """Records of a data file, each `prompt` as a message list (a string becomes one user turn)."""
-    rows = read_records(path)
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise RecordError(i, "(row)", f"expected a JSON object, got {type(row).__name__}")
-        if "prompt" in row:
-            row["prompt"] = as_messages(row["prompt"])
-    return rows
-
-
-def _distributed():
-    """(rank, world size, barrier, device) from the launcher's environment variables (torchrun and
-    accelerate launch both set RANK / WORLD_SIZE / MASTER_ADDR): gloo on CPU, nccl on GPUs."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return 0, 1, (lambda: None), None
-    cuda = torch.cuda.is_available()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
-    return dist.get_rank(), dist.get_world_size(), dist.barrier, device
-
-
-def run_sharded(rows: list[dict], compute, out: str, name: str) -> None:
-    """compute(my rows, device, rank) -> (one dict of added columns per row, stats) on every process; each process
-    writes its part under <out>.parts/, the first merges them in input order, writes `out` (atomically) and
-    <out>.stats.json, and removes the parts."""
-    rank, world, barrier, device = _distributed()
-    mine = list(range(rank, len(rows), world))
-    start = time.time()
-    added, stats = compute([rows[i] for i in mine], device, rank)
-    parts = Path(f"{out}.parts")
-    parts.mkdir(parents=True, exist_ok=True)
-    write_text(parts / f"rank{rank}.json", json.dumps({"index": mine, "added": added, "seconds": time.time() - start,
-                                                      **stats}))
-    barrier()
-    if rank == 0:
-        merged, summary = [dict(r) for r in rows], []
-        for r in range(world):
-            part = json.loads((parts / f"rank{r}.json").read_text())
-            for i, cols in zip(part["index"], part["added"]):
-                merged[i].update(cols)
-            summary.append({"rank": r, "rows": len(part["index"]), "computed": part.get("computed", 0),
-                            "cached": part.get("cached", 0), "seconds": round(part["seconds"], 2)})
-        write_records(out, merged)
-        shutil.rmtree(parts)
-        write_text(f"{out}.stats.json", json.dumps({"rows": len(rows), "processes": world, "parts": summary},
-                                                   indent=1))
-        print(f"[{name}] {len(rows)} rows on {world} process(es), computed {sum(s['computed'] for s in summary)}, "
-              f"from cache {sum(s['cached'] for s in summary)} -> {out}")
-    if world > 1:
-        dist.destroy_process_group()
-
-
 def _scorer_options(args, rank: int = 0) -> dict:
     """The scorers' options from the command line; progress bars on the first process only."""
     return {"dtype": args.dtype, "include_end_of_turn": not args.no_end_of_turn, "cache_dir": args.cache_dir,
@@ -121,32 +76,39 @@ def prepare_command(_args) -> None:
 
 
 def score_command(args) -> None:
-    rows = load_rows(args.data)
-    for i, row in enumerate(rows):
-        rid = row.get("id", i)
-        for field in ("prompt", "response"):
-            if field not in row:
-                raise RecordError(rid, field, "missing field")
-        validate_prompt(row["prompt"], rid)
+    rows, where = read_rows(args.data)
+    check_records(rows, [prompt_problems, lambda r: text_problems(r, "response")], where=where, source=args.data)
+    messages_rows(rows)
+    p = args.column_prefix
+    check_outputs(rows, where, args.data, args.out, [f"{p}_sum", f"{p}_n_tokens", f"{p}_mean"],
+                  overwrite=args.overwrite_columns, hint=" (or --column-prefix)")
 
-    def compute(mine, device, rank):
-        prompts, responses = [r["prompt"] for r in mine], [r["response"] for r in mine]
+    def prepare(mine, device, rank):
+        prompts, responses = [rows[i]["prompt"] for i in mine], [rows[i]["response"] for i in mine]
         if args.backend == "vllm":
-            result = vllm_score(args.model, prompts, responses, include_end_of_turn=not args.no_end_of_turn,
-                                dtype=args.dtype or "bfloat16",
-                                chat_template=PLAIN_CHAT_TEMPLATE if args.template == "plain" else None)
-            stats = {"computed": len(mine), "cached": 0}
-        else:
-            spec = ModelSpec(args.model, seed=args.seed, template=args.template)
-            scorer = LogProbScorer.from_pretrained(spec, device=device, **_scorer_options(args, rank))
-            ids = [r.get("id", i) for i, r in enumerate(mine)]
-            result = scorer.score(prompts, responses, record_ids=ids)
-            stats = scorer.last_stats
-        p = args.column_prefix
-        return [{f"{p}_sum": float(s), f"{p}_n_tokens": int(n), f"{p}_mean": float(s / n)}
-                for s, n in zip(result.sum, result.n_tokens)], stats
+            def run_vllm():
+                result = vllm_score(args.model, prompts, responses, include_end_of_turn=not args.no_end_of_turn,
+                                    dtype=args.dtype or "bfloat16",
+                                    chat_template=PLAIN_CHAT_TEMPLATE if args.template == "plain" else None)
+                return columns(result), {"computed": len(mine), "cached": 0}
+            return run_vllm
+        spec = ModelSpec(args.model, seed=args.seed, template=args.template)
+        scorer = LogProbScorer.from_pretrained(spec, device=device, **_scorer_options(args, rank))
+        try:  # tokenize and check every row of this process (e.g. its length) before any process scores
+            prepared = scorer.encode(prompts, responses, record_ids=mine)
+        except RecordError as err:
+            raise located(err, rows, where, args.data) from None
 
-    run_sharded(rows, compute, args.out, f"score {args.model}")
+        def run():
+            result = scorer.score_prepared(prepared)
+            return columns(result), scorer.last_stats
+        return run
+
+    def columns(result):
+        return [{f"{p}_sum": float(s), f"{p}_n_tokens": int(n), f"{p}_mean": float(s / n)}
+                for s, n in zip(result.sum, result.n_tokens)]
+
+    run_sharded(rows, prepare, args.out, f"score {args.model}", args.cache_dir)
 
 
 def _customization(args) -> tuple[Customization | None, object]:
@@ -158,57 +120,108 @@ def _customization(args) -> tuple[Customization | None, object]:
 
 
 def reward_command(args) -> None:
-    rows = load_rows(args.data)
+    rows, where = read_rows(args.data)
     customization, router = _customization(args)
+    many = next((k for k, r in enumerate(rows) if isinstance(r, dict) and r.get("responses") is not None), None)
+    field = "response" if many is None else "responses"
+    by_column = args.router == "column" and customization is not None
 
-    def compute(mine, device, rank):
+    def answers(row):
+        if many is not None and row.get("responses") is None and row.get("response") is not None:
+            return [("responses", f"missing field: rows of this file carry `responses` lists (first at "
+                                  f"{where[many]}), this one a single `response`; use one form throughout")]
+        return texts_problems(row) if many is not None else text_problems(row, "response", empty_ok=True)
+
+    checks = [prompt_problems, answers]
+    if by_column:
+        checks.append(lambda r: [] if r.get(args.domain_column) in DOMAINS else [
+            (args.domain_column, f"expected one of {DOMAINS} (--router column), got {r.get(args.domain_column)!r}")])
+    check_records(rows, checks, where=where, source=args.data)
+    messages_rows(rows)
+    added_columns = ["reward" if many is None else "rewards", "logp_strong", "n_tokens_strong", "logp_weak",
+                     "n_tokens_weak", "pair", "customization"] + (["domain"] if customization and not by_column else [])
+    check_outputs(rows, where, args.data, args.out, added_columns, overwrite=args.overwrite_columns)
+
+    def prepare(mine, device, rank):
         reward = DensityRatioReward.from_pretrained(
             ModelSpec(args.strong, seed=args.strong_seed), ModelSpec(args.weak, seed=args.weak_seed),
             reduction=args.reduction, customization=customization, apply_to=args.apply_to, router=router,
             device=device, **_scorer_options(args, rank))
-        scored, stats = score_candidates(reward, mine, domain_column=args.domain_column
-                                         if args.router == "column" and customization else None)
-        keys = [k for k in scored.column_names if k not in mine[0] or k in ("pair", "customization", "domain")]
-        computed = sum(m.last_stats.get("computed", 0) for m in (reward.strong, reward.weak))
-        cached = sum(m.last_stats.get("cached", 0) for m in (reward.strong, reward.weak))
-        return [{k: row[k] for k in keys} for row in scored], {"computed": computed, "cached": cached,
-                                                              "empty": stats["empty"]}
+        flat = [(i, j, t) for i in mine for j, t in enumerate([rows[i][field]] if many is None else rows[i][field])
+                if t.strip()]
+        if customization is None:  # both models' inputs, checked (e.g. their length) before any process scores
+            for model in (reward.strong, reward.weak):
+                try:
+                    model.encode([rows[i]["prompt"] for i, _, _ in flat], [t for _, _, t in flat],
+                                 [f"{i}/response {j}" for i, j, _ in flat])
+                except RecordError as err:
+                    raise located(err, rows, where, args.data) from None
 
-    run_sharded(rows, compute, args.out, f"reward {args.strong} over {args.weak}")
+        def run():
+            if not mine:
+                return [], {"computed": 0, "cached": 0, "empty": 0}
+            keep = ["prompt", field] + ([args.domain_column] if by_column else [])
+            try:
+                scored, stats = score_candidates(reward, [{"id": str(i), **{k: rows[i][k] for k in keep}}
+                                                          for i in mine],
+                                                 domain_column=args.domain_column if by_column else None)
+            except RecordError as err:
+                raise located(err, rows, where, args.data) from None
+            computed = sum(m.last_stats.get("computed", 0) for m in (reward.strong, reward.weak))
+            cached = sum(m.last_stats.get("cached", 0) for m in (reward.strong, reward.weak))
+            return [{k: row[k] for k in added_columns} for row in scored], {
+                "computed": computed, "cached": cached, "empty": stats["empty"]}
+        return run
+
+    run_sharded(rows, prepare, args.out, f"reward {args.strong} over {args.weak}", args.cache_dir)
+
+
+def _pair_outputs(out: str, test_split: bool) -> list[Path]:
+    """The paths `cdr pairs` writes: a folder (no suffix), one file, or one per split (<stem>.train<suffix>,
+    <stem>.test<suffix>) when there is a test split."""
+    path = Path(out)
+    if path.suffix == "" or not test_split:
+        return [path]
+    return [path.with_name(f"{path.stem}.{name}{path.suffix}") for name in ("train", "test")]
 
 
 def _write_pairs(splits: DatasetDict, out: str) -> list[str]:
-    """A folder (no suffix): DatasetDict.save_to_disk; a .jsonl / .json / .parquet file: one file, or one per
-    split (<stem>.train<suffix>, <stem>.test<suffix>) when there is a test split."""
+    """A folder (no suffix): DatasetDict.save_to_disk, atomically; a .jsonl / .json / .parquet file per split."""
     path = Path(out)
     if path.suffix == "":
-        splits.save_to_disk(str(path))
+        with atomic_dir(path) as tmp:
+            splits.save_to_disk(str(tmp))
         return [str(path)]
-    if path.suffix not in FORMATS:
-        raise ValueError(f"--out {out}: expected a folder (no suffix) or a file ending in {FORMATS}")
-    if list(splits) == ["train"]:
-        return [str(write_records(path, splits["train"]))]
-    return [str(write_records(path.with_name(f"{path.stem}.{name}{path.suffix}"), part))
-            for name, part in splits.items()]
+    targets = _pair_outputs(out, list(splits) != ["train"])
+    return [str(write_records(target, part)) for target, part in zip(targets, splits.values())]
 
 
 def pairs_command(args) -> None:
-    rows = load_rows(args.data)
-    for i, row in enumerate(rows):
-        for field in ("prompt", "responses", "rewards"):
-            if field not in row:
-                raise RecordError(row.get("id", i), field, "missing field; pairs need rows with several "
-                                  "`responses` and their `rewards` (the output of `cdr reward`)")
+    if args.augment and args.system_role == "auto" and args.policy is None:
+        raise ValueError("--system-role auto needs --policy MODEL (the tokenizer whose chat template decides)")
+    rows, where = read_rows(args.data)
+    checks = [prompt_problems, candidates_problems, lambda r: reward_problems(r, args.drop_nonfinite)]
+    if args.augment and args.system_role == "no":
+        checks.append(user_turn_problems)
+    check_records(rows, checks, where=where, source=args.data)
+    messages_rows(rows)
+    for target in _pair_outputs(args.out, args.test_fraction > 0):
+        check_writable(target, label=f"--out {args.out}", inputs=[args.data], folder=target.suffix == "")
+        if target.suffix:
+            clean_leftovers(target)
     system_role = args.system_role == "yes"
     if args.augment and args.system_role == "auto":
-        if args.policy is None:
-            raise ValueError("--system-role auto needs --policy MODEL (the tokenizer whose chat template decides)")
         system_role = has_system_role(load_model(args.policy)[1])
+    rows = [{**r, "rewards": [math.nan if x is None else x for x in r["rewards"]]} for r in rows]
     pairs, stats = build_pairs(rows, strategy=args.strategy, min_margin=args.min_margin, seed=args.seed,
                                drop_nonfinite=args.drop_nonfinite)
     splits = split_by_prompt(pairs, args.test_fraction, args.seed) if args.test_fraction > 0 else \
         DatasetDict(train=pairs)
     if args.augment:
+        if len(splits["train"]) == 0:
+            raise ValueError(f"{args.data}: no pairs to augment (every row was skipped: "
+                             + ", ".join(f"{k} {stats[k]}" for k in ("single", "all_tied", "identical_text",
+                                                                      "below_margin", "nonfinite")) + ")")
         train, info = reward_augment(splits["train"], levels=args.levels, system_role=system_role)
         augmented = {"train": train}
         if "test" in splits:
@@ -226,21 +239,34 @@ def pairs_command(args) -> None:
 
 def load_bench(source: str, *, seed: int = 0, per_section=None, max_chars=None) -> Dataset:
     """Labelled pairs to evaluate on: "minibench" (built offline from `seed`), a local file or a hub data set
-    (RewardBench's split "filtered"), then optionally a stratified sample of `per_section` rows per section."""
+    (RewardBench's split "filtered"), then optionally a stratified sample of `per_section` rows per section.
+    A local file is checked whole first: every bad record is listed (up to 20), with its line."""
     if source == "minibench":
         ds = rb.to_rows(load_minibench(seed), source="minibench")
-    elif Path(source).suffix in FORMATS:
-        ds = rb.load_local(source, any_subset=True)
+    elif Path(source).suffix in FORMATS or Path(source).exists():
+        rows, where = read_rows(source)
+        check_records(rows, [bench_problems], where=where, source=source, require_id=True)
+        ds = rb.to_rows(rows, source=Path(source).name, any_subset=True)
     else:
         ds = rb.load_hub(source)
     # the draw goes section by section in this map's order: keep RewardBench's, then a user's subsets as they come
     section_of = {**rb.SUBSET_SECTION, **{s: s for s in dict.fromkeys(ds["subset"]) if s not in rb.SUBSET_SECTION}}
-    return stratified_subset(ds, per_section, seed, section_of=section_of, max_chars=max_chars)
+    bench = stratified_subset(ds, per_section, seed, section_of=section_of, max_chars=max_chars)
+    if len(bench) == 0:
+        raise ValueError(f"--max-chars {max_chars} leaves none of the {len(ds)} rows of {source}")
+    return bench
 
 
 def evaluate_command(args) -> None:
+    data = args.data if args.data != "minibench" and Path(args.data).exists() else None
+    for option, out in (("--out-csv", args.out_csv), ("--out-json", args.out_json)):
+        if out:
+            check_writable(out, label=f"{option} {out}", inputs=[data])
+            clean_leftovers(out)
+    sections = read_sections(args.sections) if args.sections else None
+    if args.benchmark != "rewardbench":
+        return _evaluate_other(args)
     bench = load_bench(args.data, seed=args.seed, per_section=args.per_section, max_chars=args.max_chars)
-    sections = json.loads(Path(args.sections).read_text()) if args.sections else None
     reward = DensityRatioReward.from_pretrained(ModelSpec(args.strong, seed=args.strong_seed),
                                                 ModelSpec(args.weak, seed=args.weak_seed), reduction=args.reduction,
                                                 **_scorer_options(args))
@@ -250,7 +276,6 @@ def evaluate_command(args) -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print("  ".join(f"{k} {v:.1f}" for k, v in evaluation.sections.items()))
     if args.out_csv:
-        Path(args.out_csv).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.out_csv, table.to_csv(index=False))
     if args.out_json:
         write_text(args.out_json, json.dumps({"strong": args.strong, "weak": args.weak, "reduction": args.reduction,
@@ -258,13 +283,80 @@ def evaluate_command(args) -> None:
                                               "subsets": table.to_dict("records")}, indent=1))
 
 
+def _evaluate_other(args) -> None:
+    """RewardBench 2 (best-of-4 accuracy, Ties) or RM-Bench (style matrix): both reductions and the single-model
+    and length baselines side by side, from one scoring pass (reward_benchmarks.evaluate_benchmark)."""
+    reward = DensityRatioReward.from_pretrained(ModelSpec(args.strong, seed=args.strong_seed),
+                                                ModelSpec(args.weak, seed=args.weak_seed), **_scorer_options(args))
+    tables = evaluate_benchmark(reward, args.benchmark, args.data, per_section=args.per_section, seed=args.seed,
+                                max_chars=args.max_chars)
+    scores = tables["scores"]
+    print(f"[evaluate] {args.benchmark}: {args.strong} over {args.weak}")
+    print(scores.to_string(float_format=lambda v: f"{v:.1f}"))
+    for note in scores.attrs.get("notes", []):
+        print(note)
+    if args.out_csv:
+        write_text(args.out_csv, scores.to_csv())
+    if args.out_json:
+        write_text(args.out_json, json.dumps({"strong": args.strong, "weak": args.weak, "benchmark": args.benchmark,
+                                              **{k: t.reset_index().to_dict("records") for k, t in tables.items()
+                                                 if k != "per_completion"}}, indent=1, default=str))
+
+
 # -- the parser ------------------------------------------------------------------------------------------------
+def _number(kind, test, wanted: str):
+    """An argparse type: `kind` (int / float) that passes `test`, else a one-line error saying what is wanted."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+    parse.__name__ = wanted  # argparse names the type in some messages
+    return parse
+
+
+POSITIVE = _number(int, lambda v: v > 0, "a positive integer")
+NON_NEGATIVE = _number(int, lambda v: v >= 0, "an integer >= 0")
+FRACTION = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+LEVELS = _number(int, lambda v: v >= 2, "an integer >= 2")
+FINITE = _number(float, math.isfinite, "a finite number")
+
+
+def _path_type(suffixes: tuple, *, folder: bool = False):
+    """An argparse type for an output path whose suffix a command can read back (or no suffix: a folder)."""
+    def parse(text: str) -> str:
+        suffix = Path(text).suffix
+        if suffix in suffixes or folder and suffix == "":
+            return text
+        what = ("a folder (no suffix) or " if folder else "") + "a file ending in " + " / ".join(suffixes)
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    parse.__name__ = "path"
+    return parse
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty string")
+    return text
+
+
+def _check_cache_dir(args) -> None:
+    if getattr(args, "cache_dir", None):
+        path = Path(args.cache_dir)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--cache-dir {path}: is a file, not a folder")
+        check_writable(path / "meta.json", label=f"--cache-dir {path}")
+
+
 def _add_scorer_options(p) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="weights' dtype (default: float32 on CPU, bfloat16 on GPU); log-softmax is always fp32")
     p.add_argument("--cache-dir", default=None, help="resumable content-addressed log-prob cache")
-    p.add_argument("--shard-size", type=int, default=256, help="examples per cache shard")
-    p.add_argument("--max-batch-tokens", type=int, default=None, help="padded tokens per forward pass")
+    p.add_argument("--shard-size", type=POSITIVE, default=256, help="examples per cache shard")
+    p.add_argument("--max-batch-tokens", type=POSITIVE, default=None, help="padded tokens per forward pass")
     p.add_argument("--no-end-of-turn", action="store_true", help="do not score the end-of-turn marker")
 
 
@@ -277,76 +369,124 @@ def _add_pair_options(p) -> None:
                    help="sum: log-ratio in nats (the paper's); mean: per-token means")
 
 
+def _add_output_options(p) -> None:
+    p.add_argument("--out", required=True, type=_path_type(FORMATS), help="output file (.parquet, .json or .jsonl)")
+    p.add_argument("--overwrite-columns", action="store_true",
+                   help="replace the result columns when the input already has them (else an error)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdr", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("prepare", help="dequantize the packaged GGUF models into the safetensors cache").set_defaults(
-        func=prepare_command)
 
-    p = sub.add_parser("score", help="add log p(response | prompt) columns under one model")
+    def command(name, func, **kw):
+        p = sub.add_parser(name, **kw)
+        # also after the command's name; SUPPRESS keeps an earlier `cdr --debug score ...` from being reset
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
+        p.set_defaults(func=func)
+        return p
+
+    command("prepare", prepare_command, help="dequantize the packaged GGUF models into the safetensors cache")
+
+    p = command("score", score_command, help="add log p(response | prompt) columns under one model")
     p.add_argument("--model", required=True, help="a name load_model knows, a local directory or a hub id")
     p.add_argument("--data", required=True, help="JSON / JSONL / Parquet with prompt, response (and id)")
-    p.add_argument("--out", required=True, help="output file (.parquet, .json or .jsonl)")
+    _add_output_options(p)
     p.add_argument("--seed", type=int, default=0, help="tiny random models only")
     p.add_argument("--template", choices=("own", "plain"), default="own")
-    p.add_argument("--column-prefix", default="logp")
+    p.add_argument("--column-prefix", type=_nonempty, default="logp")
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf")
     _add_scorer_options(p)
-    p.set_defaults(func=score_command)
 
-    p = sub.add_parser("reward", help="density-ratio rewards of one (`response`) or N (`responses`) per row")
+    p = command("reward", reward_command, help="density-ratio rewards of one (`response`) or N (`responses`) per row")
     _add_pair_options(p)
     p.add_argument("--data", required=True, help="JSON / JSONL / Parquet with prompt and response or responses")
-    p.add_argument("--out", required=True, help="output file (.parquet, .json or .jsonl)")
+    _add_output_options(p)
     p.add_argument("--customize", choices=MODES, default=None, help="criteria / exemplars per domain (none: off)")
     p.add_argument("--router", choices=ROUTERS, default="keyword",
                    help="how a prompt's domain is found: keyword rules, the strong model (llm), or a column")
-    p.add_argument("--domain-column", default="domain", help="with --router column: CHAT, SAFETY or REASONING")
+    p.add_argument("--domain-column", type=_nonempty, default="domain",
+                   help="with --router column: CHAT, SAFETY or REASONING")
     p.add_argument("--apply-to", choices=APPLY_TO, default="both", help="which models read the customized prompt")
-    p.add_argument("--exemplars", type=int, default=2, help="in-context exemplars per prompt")
+    p.add_argument("--exemplars", type=NON_NEGATIVE, default=2, help="in-context exemplars per prompt")
     _add_scorer_options(p)
-    p.set_defaults(func=reward_command)
 
-    p = sub.add_parser("pairs", help="chosen / rejected pairs in TRL's conversational preference format")
+    p = command("pairs", pairs_command, help="chosen / rejected pairs in TRL's conversational preference format")
     p.add_argument("--data", required=True, help="rows with prompt, responses, rewards (`cdr reward` output)")
-    p.add_argument("--out", required=True, help="a folder (DatasetDict) or a .jsonl / .json / .parquet file")
+    p.add_argument("--out", required=True, type=_path_type(FORMATS, folder=True),
+                   help="a folder (DatasetDict) or a .jsonl / .json / .parquet file")
     p.add_argument("--strategy", choices=STRATEGIES, default="best_worst")
-    p.add_argument("--min-margin", type=float, default=None, help="drop pairs whose reward gap (nats) is below")
+    p.add_argument("--min-margin", type=FINITE, default=None, help="drop pairs whose reward gap (nats) is below")
     p.add_argument("--seed", type=int, default=0, help="best_random's draw and the train / test split")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="held-out share of prompts (split by prompt)")
+    p.add_argument("--test-fraction", type=FRACTION, default=0.0,
+                   help="held-out share of prompts (split by prompt), in [0, 1)")
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with a NaN / inf reward (else an error)")
     p.add_argument("--augment", action="store_true", help="reward-augmented rows (arXiv 2410.08067)")
-    p.add_argument("--levels", type=int, default=10, help="rating scale 1..levels for --augment")
+    p.add_argument("--levels", type=LEVELS, default=10, help="rating scale 1..levels for --augment (>= 2)")
     p.add_argument("--system-role", choices=("yes", "no", "auto"), default="yes",
                    help="the rating condition as a system message (yes) or prepended to the user turn (no); "
                         "auto: as --policy's chat template allows")
     p.add_argument("--policy", default=None, help="with --system-role auto: the model to be trained")
-    p.set_defaults(func=pairs_command)
 
-    p = sub.add_parser("evaluate", help="RewardBench-style accuracy of the density ratio on labelled pairs")
+    p = command("evaluate", evaluate_command, help="RewardBench-style accuracy of the density ratio on labelled pairs")
     _add_pair_options(p)
-    p.add_argument("--data", default="minibench", help="minibench, a local file, or a hub id (allenai/reward-bench)")
-    p.add_argument("--per-section", type=int, default=None, help="a stratified sample of rows per section")
+    p.add_argument("--benchmark", choices=BENCHMARKS, default="rewardbench",
+                   help="rewardbench: pairs, section accuracy; rewardbench2: best-of-4 and Ties; rm-bench: the "
+                        "3 x 3 style matrix (the last two show both reductions and the baselines)")
+    p.add_argument("--data", default="minibench", help="minibench (the offline part in the benchmark's format), a "
+                   "local file, or a hub id (allenai/reward-bench, allenai/reward-bench-2, THU-KEG/RM-Bench)")
+    p.add_argument("--per-section", type=POSITIVE, default=None, help="a stratified sample of rows per section")
     p.add_argument("--seed", type=int, default=0, help="the mini-bench's build and the sample's draw")
-    p.add_argument("--max-chars", type=int, default=None, help="skip rows longer than this (characters)")
+    p.add_argument("--max-chars", type=POSITIVE, default=None, help="skip rows longer than this (characters)")
     p.add_argument("--sections", default=None, help="JSON file mapping your subsets to sections")
-    p.add_argument("--out-csv", default=None, help="per-subset accuracies as CSV")
-    p.add_argument("--out-json", default=None, help="sections and subsets as JSON")
+    p.add_argument("--out-csv", type=_path_type((".csv",)), default=None, help="per-subset accuracies as CSV")
+    p.add_argument("--out-json", type=_path_type((".json",)), default=None, help="sections and subsets as JSON")
     _add_scorer_options(p)
-    p.set_defaults(func=evaluate_command)
     return parser
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv=None) -> None:
+    """Run a command. Bad input (a record, a file, an option, a path) stops it before any model work with one
+    line per problem and exit status 2 (argparse's for options); another failure prints one line and exits 1;
+    an interrupt (Ctrl-C, SIGTERM) exits 130 saying how to resume. --debug shows the traceback instead."""
     args = build_parser().parse_args(argv)
     datasets.disable_progress_bars()  # save_to_disk / map bars; the scorers show their own
+    rank = int(os.environ.get("RANK", "0"))
+    previous = signal.getsignal(signal.SIGTERM)
     try:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _interrupt)  # so temporary files are removed on the way out
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        _check_cache_dir(args)
         args.func(args)
-    except (RecordError, ValueError, FileNotFoundError, ModelNotAvailable) as err:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"cdr {args.command}: error: {err}", file=sys.stderr)
-        sys.exit(2)
-
+        if rank == 0:
+            how = ("nothing half-written is kept" if not hasattr(args, "cache_dir") else
+                   "the cache keeps every finished shard, so only what is missing is computed" if args.cache_dir else
+                   "pass --cache-dir DIR to make a re-run compute only what is missing")
+            print(f"cdr {args.command}: interrupted; run the same command again to resume ({how})", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - one line, not a traceback (unless --debug)
+        if args.debug:
+            raise
+        code = err.code if isinstance(err, ProcessFailed) else 2 if isinstance(err, INPUT_ERRORS) else 1
+        # every process checks the same input, and learns of another's failure: the first process says so
+        if rank == 0 or code != 2 and not isinstance(err, ProcessFailed):
+            text = str(err) if code == 2 or isinstance(err, ProcessFailed) else \
+                f"{type(err).__name__}: {err} (--debug shows the traceback)"
+            print(f"cdr {args.command}: error: {text}", file=sys.stderr)
+        sys.exit(code)
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)

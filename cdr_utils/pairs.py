@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, DatasetDict
 
-from .chat import RecordError, prompt_id
+from .chat import BadRecords, RecordError, prompt_id
 from .stats import spearman
 
 STRATEGIES = ("best_worst", "best_random")
@@ -98,17 +98,52 @@ def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | Non
     return Dataset.from_list(rows) if rows else Dataset.from_dict({c: [] for c in columns}), stats
 
 
+def _levels(levels) -> int:
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise ValueError(f"levels must be an integer >= 2 (the rating scale 1..levels), got {levels!r}")
+    return int(levels)
+
+
+def _scores(scores, what: str = "score") -> np.ndarray:
+    """Scores as float64, every one finite: a NaN / inf score has no rating (it would land in the top bin)."""
+    try:
+        values = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}s must be numbers: {err}") from None
+    bad = np.flatnonzero(~np.isfinite(values.reshape(-1)))
+    if bad.size:
+        k = int(bad[0])
+        raise RecordError(k, what, f"non-finite {what} {values.reshape(-1)[k]} has no rating"
+                          + (f" ({bad.size} such scores, at {bad[:20].tolist()})" if bad.size > 1 else ""))
+    return values
+
+
 def fit_rating_bins(scores, levels: int = 10) -> np.ndarray:
-    """(levels - 1,) bin edges: the 1/L .. (L-1)/L quantiles of `scores` (nats)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0 or not np.all(np.isfinite(scores)):
+    """(levels - 1,) bin edges: the 1/L .. (L-1)/L quantiles of `scores` (nats). Raises RecordError naming the
+    first non-finite score (rating bins need at least one score, all finite)."""
+    levels = _levels(levels)
+    scores = _scores(scores)
+    if scores.size == 0:
         raise ValueError("rating bins need at least one score, all finite")
     return np.quantile(scores, np.arange(1, levels) / levels)
 
 
+def _edges(edges, levels: int | None = None) -> np.ndarray:
+    try:
+        edges = np.asarray(edges, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"bin edges must be numbers: {err}") from None
+    if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) < 0):
+        raise ValueError(f"bin edges must be a finite, non-decreasing list of numbers, got {edges.tolist()}")
+    if levels is not None and len(edges) != levels - 1:
+        raise ValueError(f"{len(edges)} bin edges for {levels} levels: expected {levels - 1}")
+    return edges
+
+
 def to_rating(scores, edges) -> np.ndarray:
-    """Ratings 1..len(edges)+1: 1 + the number of edges at or below each score."""
-    return 1 + np.searchsorted(np.asarray(edges), np.asarray(scores, dtype=np.float64), side="right")
+    """Ratings 1..len(edges)+1: 1 + the number of edges at or below each score. A non-finite score raises
+    RecordError naming its position (NaN would otherwise sort above every edge and get the top rating)."""
+    return 1 + np.searchsorted(_edges(edges), _scores(scores), side="right")
 
 
 def conditioned_prompt(prompt, rating: int | None = None, *, levels: int = 10, system_role: bool = True) -> list[dict]:
@@ -134,9 +169,23 @@ def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = T
     """(augmented Dataset, info) from build_pairs output: two rows per pair (see the module docstring).
     Rows gain `rating` (the conditioned target) and `swapped`; a swapped row's scores follow its responses
     (score_chosen = r_l, margin < 0). info holds the bin edges and counts.
-    edges: reuse bins fitted elsewhere (e.g. on the train split) instead of fitting on `pairs`."""
+    edges: reuse bins fitted elsewhere (e.g. on the train split) instead of fitting on `pairs`.
+    Every pair's two scores must be finite numbers: otherwise RecordError (BadRecords) naming the rows."""
+    levels = _levels(levels)
+    problems = []
+    for k, row in enumerate(pairs):
+        for f in ("score_chosen", "score_rejected"):
+            v = row.get(f) if isinstance(row, dict) else None
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                problems.append(RecordError(k, f, "missing field" if v is None else
+                                            f"expected a number, got {v!r:.40}"))
+            elif not math.isfinite(v):
+                problems.append(RecordError(k, f, f"non-finite score {v} (prompt_id {row.get('prompt_id')}) has no "
+                                                  "rating; drop or fix the pair (build_pairs(drop_nonfinite=True))"))
+    if problems:
+        raise BadRecords(problems, "pairs")
     edges = fit_rating_bins(list(pairs["score_chosen"]) + list(pairs["score_rejected"]), levels) \
-        if edges is None else np.asarray(edges)
+        if edges is None else _edges(edges, levels)
     rows, same_bin = [], 0
     for row in pairs:
         r_w, r_l = (int(x) for x in to_rating([row["score_chosen"], row["score_rejected"]], edges))

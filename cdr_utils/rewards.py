@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from .chat import RecordError, as_messages, prompt_id, validate_prompt
+from .chat import (BadRecords, RecordError, as_messages, check_records, prompt_id, prompt_problems, text_problems,
+                   texts_problems, validate_prompt)
 from .customize import DOMAINS, Customization
 from .logprobs import LogProbScorer, ScoreResult
 from .models import ModelSpec
-from .records import read_records
+from .records import read_records, with_all_columns
 from .router import make_router, route_all
 
 REDUCTIONS = ("sum", "mean")
@@ -143,11 +144,16 @@ def _router_name(router) -> str:
 
 
 def _rows(rows) -> list[dict]:
+    """The rows as dicts that all carry every column of any row (None where a row lacks one)."""
     if isinstance(rows, Dataset):
         return rows.to_list()
     if isinstance(rows, (list, tuple)):
-        return [dict(r) for r in rows]
-    return read_records(rows)
+        bad = [RecordError(i, "(row)", f"expected a record (a dict), got {type(r).__name__}")
+               for i, r in enumerate(rows) if not isinstance(r, dict)]
+        if bad:
+            raise BadRecords(bad)
+        return with_all_columns([dict(r) for r in rows])
+    return with_all_columns(read_records(rows))
 
 
 def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | None = None):
@@ -163,24 +169,19 @@ def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | N
     from this column instead of the reward's router. Candidates of one prompt are scored next to each other
     under one scoring prompt, so the scorer's prefix sharing runs that prompt once per model."""
     data = _rows(rows)
-    single = not any("responses" in r for r in data)
+    single = not any(r.get("responses") is not None for r in data)
+    field = "response" if single else "responses"
+    checks = [prompt_problems, (lambda r: text_problems(r, field, empty_ok=True)) if single else texts_problems]
+    if domain_column is not None:
+        checks.append(lambda r: [] if r.get(domain_column) in DOMAINS else
+                      [(domain_column, f"expected one of {DOMAINS}, got {r.get(domain_column)!r}")])
+    check_records(data, checks, unique_ids=False)  # every row, all problems at once, before any model work
     flat, prompts = [], []
     for i, row in enumerate(data):
-        rid = row.get("id", i)
-        if "prompt" not in row:
-            raise RecordError(rid, "prompt", "missing field")
         prompts.append(as_messages(row["prompt"]))
-        validate_prompt(prompts[-1], rid)
-        field = "response" if single else "responses"
-        texts = [row.get(field)] if single else row.get(field)
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise RecordError(rid, field, "expected a string" if single else "expected a list of strings")
+        texts = [row[field]] if single else row[field]
         flat += [(i, j, t) for j, t in enumerate(texts) if t.strip()]
     if domain_column is not None:
-        missing = [i for i, r in enumerate(data) if r.get(domain_column) not in DOMAINS]
-        if missing:
-            raise RecordError(data[missing[0]].get("id", missing[0]), domain_column,
-                              f"expected one of {DOMAINS}, got {data[missing[0]].get(domain_column)!r}")
         domains = [r[domain_column] for r in data]
     elif reward.customization is not None:
         domains = reward.route(prompts)
@@ -188,7 +189,8 @@ def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | N
         domains = None
     result = reward.score([prompts[i] for i, _, _ in flat], [t for _, _, t in flat],
                           domains=None if domains is None else [domains[i] for i, _, _ in flat],
-                          record_ids=[f"{data[i].get('id', i)}/response {j}" for i, j, _ in flat])
+                          record_ids=[f"{i if data[i].get('id') is None else data[i]['id']}/response {j}"
+                                      for i, j, _ in flat])
     sizes = [1 if single else len(r["responses"]) for r in data]
     columns = {name: [[np.nan] * n for n in sizes] for name in ("rewards", "logp_strong", "logp_weak")}
     columns.update({name: [[0] * n for n in sizes] for name in ("n_tokens_strong", "n_tokens_weak")})

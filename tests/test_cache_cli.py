@@ -98,6 +98,122 @@ def test_killed_run_resumes_only_missing_shards_and_matches_uninterrupted(tmp_pa
     assert json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]["computed"] == 0
 
 
+SLOW_FINAL_WRITE = """
+import sys, time
+from pathlib import Path
+
+import cdr_utils.records as records
+
+marker, target = Path(sys.argv[1]), sys.argv[2]
+original = records.write_text
+
+
+def slow(path, text):  # the merged output: write half, say so, then hang until killed
+    if str(path) != target:
+        return original(path, text)
+
+    def write(f):
+        f.write(text[: len(text) // 2])
+        f.flush()
+        marker.touch()
+        time.sleep(600)
+        f.write(text[len(text) // 2:])
+    return records.atomic_write(path, write, binary=False)
+
+
+records.write_text = slow
+from cdr_utils.cli import main
+
+main(sys.argv[3:])
+"""
+
+
+def test_killed_during_the_final_write_is_cleaned_and_resumed_from_the_cache(tmp_path):
+    """SIGKILL while the merged output is being written: the output is absent (not half-written), the temporary
+    file and <out>.parts are left; the next run says so, removes them, computes nothing (the cache has every
+    shard) and writes an output bitwise equal to an uninterrupted run's."""
+    work, ref = tmp_path / "work", tmp_path / "ref"
+    work.mkdir(), ref.mkdir()
+    data = _write(_rows(200, seed=1), work / "data.jsonl")
+    out, cache, marker = work / "out.jsonl", work / "cache", tmp_path / "writing"
+    args = ["score", "--model", "tiny-random-llama", "--data", str(data), "--out", str(out), "--cache-dir", str(cache),
+            "--shard-size", "50"]
+    (tmp_path / "slow.py").write_text(SLOW_FINAL_WRITE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(marker), str(out), *args], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not marker.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    assert marker.exists(), proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    tmp = work / f".out.jsonl.{proc.pid}.tmp"
+    assert not out.exists() and tmp.exists() and Path(f"{out}.parts").is_dir()
+    assert 0 < len(tmp.read_text()) < len(_write(_rows(200, seed=1), tmp_path / "probe.jsonl").read_text()) * 2
+    resumed = subprocess.run(_cli(*args[3:])[0], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"an interrupted run left {out}.parts, {tmp}: removed" in resumed.stderr
+    assert "computes only what is missing" in resumed.stderr
+    stats = json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]
+    assert (stats["computed"], stats["cached"]) == (0, 200)
+    assert sorted(p.name for p in work.iterdir()) == ["cache", "data.jsonl", "out.jsonl", "out.jsonl.stats.json"]
+    assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
+    full = ref / "full.jsonl"
+    subprocess.run(_cli("--data", str(data), "--out", str(full), "--cache-dir", str(ref / "cache"), "--shard-size",
+                        "50")[0], env=env, cwd=ROOT, check=True, capture_output=True)
+    assert out.read_bytes() == full.read_bytes()  # bitwise, the whole file
+
+
+def test_a_corrupted_shard_is_named_recomputed_alone_and_the_output_unchanged(tmp_path, capsys, tiny_llama,
+                                                                               monkeypatch):
+    """Flip bytes in one shard of a finished run: the next run warns naming the file, moves it aside, recomputes
+    exactly that shard's rows and writes an output bitwise equal to the first (uninterrupted) run's."""
+    from cdr_utils import cli, models
+    from cdr_utils.cache import CacheShardWarning
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny_llama)
+    data = _write(_rows(60, seed=2), tmp_path / "data.jsonl")
+    cache, first, second = tmp_path / "cache", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    opts = ["score", "--model", "tiny-random-llama", "--data", str(data), "--cache-dir", str(cache),
+            "--shard-size", "20"]
+    cli.main([*opts, "--out", str(first)])
+    shards = sorted(cache.glob("*/*.npz"))
+    assert len(shards) == 3
+    victim = shards[1]
+    raw = bytearray(victim.read_bytes())
+    for k in range(300, 310):  # inside the stored arrays
+        raw[k] ^= 0x5A
+    victim.write_bytes(bytes(raw))
+    with pytest.warns(CacheShardWarning, match=rf"cache shard {victim} is damaged") as caught:
+        cli.main([*opts, "--out", str(second)])
+    assert len([w for w in caught if w.category is CacheShardWarning]) == 1
+    stats = json.loads(Path(f"{second}.stats.json").read_text())["parts"][0]
+    assert (stats["computed"], stats["cached"]) == (20, 40)  # that shard's rows, and only those
+    assert second.read_bytes() == first.read_bytes()
+    assert victim.exists() and victim.with_name(victim.name + ".corrupt").exists()
+    capsys.readouterr()
+
+
+def test_two_processes_check_every_row_before_either_scores(tmp_path):
+    """Under torchrun, a row only the second process's tokenizer can reject (longer than the context) stops both
+    processes before either scores: no cache shard, no part, no output; the error is printed once, naming the
+    line and the field."""
+    rows = _rows(41)
+    rows[3]["response"] = "word " * 600  # row 3 is the second process's (rows 1, 3, 5, ...)
+    data, out, cache = _write(rows, tmp_path / "data.jsonl"), tmp_path / "out.jsonl", tmp_path / "cache"
+    torchrun = (str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m")
+    cmd, env = _cli("--data", str(data), "--out", str(out), "--cache-dir", str(cache), "--shard-size", "5",
+                    launcher=torchrun)
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("cdr score: error:")]
+    assert len(ours) == 1 and "process 1 of 2 stopped" in ours[0], proc.stderr[-3000:]
+    assert f"{data} line 4: record 'r3', field 'response': prompt + response take" in ours[0]
+    assert list(cache.glob("*/*.npz")) == [] and not out.exists() and not Path(f"{out}.parts").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]  # the cache was not even opened
+
+
 LAUNCHERS = {
     "torchrun": ("torchrun", "--nproc_per_node", "2", "-m"),
     # `--cpu --num_processes 2` starts one process here (its multi-CPU mode wants MPI, see DESIGN.md);

@@ -103,6 +103,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "z", "prompt": "Hi", "responses": ["a"]}) + "\n")
     proc = subprocess.run([sys.executable, "-m", "cdr_utils", "pairs", "--data", str(tmp_path / "bad.jsonl"),
                            "--out", str(tmp_path / "p.jsonl")], cwd=ROOT, capture_output=True, text=True)
+    # the one line names the file and its line, then (as before) the record and the field
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "cdr pairs: error: record 'z', field 'rewards': missing field; pairs need rows with several `responses` and "
+        f"cdr pairs: error: {tmp_path / 'bad.jsonl'} line 1: "
+        "record 'z', field 'rewards': missing field; pairs need rows with several `responses` and "
         "their `rewards` (the output of `cdr reward`)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
