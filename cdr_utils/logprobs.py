@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .cache import ScoreCache, score_with_cache
 from .chat import ChatEncoder, Encoded, RecordError
 from .models import ModelSpec, load_spec
+from .progress import progress
 
 
 @dataclass
@@ -255,7 +255,7 @@ class LogProbScorer:
         On a GPU out-of-memory error the batch is split in two and the token budget halved for the rest."""
         results: list[np.ndarray | None] = [None] * len(encoded)
         show = self.progress if self.progress is not None else len(encoded) > 64
-        bar = tqdm(total=len(encoded), desc=f"scoring {self.name}", unit="resp", disable=not show)
+        bar = progress(total=len(encoded), desc=f"scoring {self.name}", unit="resp", disable=not show)
         queue, prefix_cache = deque(self.plan(encoded)), {}
         while queue:
             p, batch = queue.popleft()

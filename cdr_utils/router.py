@@ -15,11 +15,11 @@ from collections import Counter
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .chat import ChatEncoder, prompt_id
 from .customize import DOMAINS
 from .models import load_spec
+from .progress import progress as progress_bar
 from .rewardbench import SUBSET_SECTION
 
 SECTION_DOMAIN = {"Chat": "CHAT", "Chat Hard": "CHAT", "Safety": "SAFETY", "Reasoning": "REASONING"}
@@ -171,7 +171,8 @@ def make_router(kind: str, *, bench=None, model=None, tokenizer=None, chat_templ
 def route_all(router, prompts, *, progress: bool | None = None) -> list[str]:
     """router.route over a list of prompts (a progress bar for more than 16)."""
     show = progress if progress is not None else len(prompts) > 16
-    return [router.route(p) for p in tqdm(prompts, desc=f"routing ({type(router).__name__})", disable=not show)]
+    return [router.route(p) for p in progress_bar(prompts, desc=f"routing ({type(router).__name__})", unit="prompt",
+                                                  disable=not show)]
 
 
 def router_report(bench, predicted) -> pd.DataFrame:

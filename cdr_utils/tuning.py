@@ -20,20 +20,25 @@ marker: given conversations, CPOTrainer would append a second EOS after the temp
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 from trl.experimental.cpo import CPOConfig, CPOTrainer
 
 from .chat import ChatEncoder, RecordError, has_system_role, render, validate_prompt
 from .pairs import reward_augment
+from .progress import progress
 
 METHODS = ("simpo", "dpo", "ra_dpo")
 
@@ -113,6 +118,34 @@ def to_text_pairs(dataset, tokenizer, chat_template: str | None = None):
     return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names, desc="rendering pairs")
 
 
+@contextlib.contextmanager
+def _trl_deprecations_silenced():
+    """TRL 1.16 still calls transformers' `*gradient_checkpointing*` methods, deprecated in transformers 5 (renamed
+    `*activation_checkpointing*`); the FutureWarnings name TRL's internals, not anything a user can change."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
+        yield
+
+
+class StepProgress(TrainerCallback):
+    """The project's progress bar (progress.py) over optimizer steps, in place of the trainer's own."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar = desc, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = progress(total=state.max_steps, desc=self.desc, unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _common_args(recipe, output_dir: Path, seed: int) -> dict:
     """TrainingArguments shared by both trainers. The effective batch is recipe.batch_size: accumulation =
     batch / (per-device batch x processes), so a multi-GPU launch keeps the paper's 128."""
@@ -124,9 +157,10 @@ def _common_args(recipe, output_dir: Path, seed: int) -> dict:
                 learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
                 lr_scheduler_type=recipe.lr_scheduler, warmup_steps=recipe.warmup_ratio,  # float < 1: a ratio
                 max_length=recipe.max_length, beta=recipe.beta, logging_steps=1, save_strategy="no",
-                report_to=[], seed=seed, data_seed=seed, disable_tqdm=False,
+                report_to=[], seed=seed, data_seed=seed, disable_tqdm=True,  # our bar: StepProgress
+                dataloader_pin_memory=cuda,
                 bf16=cuda and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16; CPU trains in fp32
-                gradient_checkpointing=cuda)  # saves GPU memory at paper scale; only costs time on CPU
+                activation_checkpointing=cuda)  # saves GPU memory at paper scale; only costs time on CPU
 
 
 def simpo_config(recipe, output_dir, seed: int = 0):
@@ -197,9 +231,11 @@ def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
     args = simpo_config(recipe, scratch, seed)
     text_pairs = to_text_pairs(pairs, tokenizer)
     model.train()
-    trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=tokenizer,
-                         peft_config=_peft_config(recipe))
-    trainer.train()
+    with _trl_deprecations_silenced():
+        trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=tokenizer,
+                             peft_config=_peft_config(recipe), callbacks=[StepProgress("SimPO training")])
+        trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
+        trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)
     return _finish(trainer, tokenizer, recipe, output_dir, len(text_pairs), {"method": "simpo", **(extra or {})})
 
@@ -220,9 +256,12 @@ def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, se
         ref_model = ref_model.eval().requires_grad_(False)
     args = dpo_config(recipe, scratch, seed)
     model.train()
-    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
-                         processing_class=tokenizer, peft_config=peft_config)
-    trainer.train()
+    with _trl_deprecations_silenced():
+        trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
+                             processing_class=tokenizer, peft_config=peft_config,
+                             callbacks=[StepProgress(f"{'reward-augmented ' if method == 'ra_dpo' else ''}DPO training")])
+        trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
+        trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)
     return _finish(trainer, tokenizer, recipe, output_dir, len(pairs), {**(extra or {}), "method": method})
 

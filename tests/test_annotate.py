@@ -18,7 +18,7 @@ def outputs(tmp_path, monkeypatch):
 
 
 def test_onpolicy_pairs_smoke_build_save_reload(outputs, monkeypatch):
-    P = profiles.get_profile("smoke")
+    P = profiles.get_profile("smoke", "annotation.pair=profile")  # the recipe's own pair, not notebook 01's
     data = annotate.onpolicy_pairs(P, progress=False)
     scored = annotate.scored_candidates(P)  # reloaded, not rebuilt
     assert list(data["train"].column_names) == ["prompt_id", "prompt", "chosen", "rejected", "score_chosen",
@@ -36,7 +36,7 @@ def test_onpolicy_pairs_smoke_build_save_reload(outputs, monkeypatch):
     assert all(s == list(range(P.generation.n)) for s in seeds)
     # JSONL copies hold the same rows
     for split in ("train", "test"):
-        lines = (outputs / "smoke" / "pairs" / f"{split}.jsonl").read_text().splitlines()
+        lines = (annotate.pairs_path(P) / f"{split}.jsonl").read_text().splitlines()
         assert [json.loads(x)["prompt_id"] for x in lines] == data[split]["prompt_id"]
 
     # Rewards are the density ratio of the profile's pair, recomputed independently
@@ -50,12 +50,25 @@ def test_onpolicy_pairs_smoke_build_save_reload(outputs, monkeypatch):
     monkeypatch.setattr("cdr_utils.generate.generate_responses", lambda *a, **k: pytest.fail("rebuilt"))
     again = annotate.onpolicy_pairs(P)
     assert again["train"].to_list() == data["train"].to_list()
-    # another reward: rescored from the saved samples (no sampling), different rewards
+    # another reward: rescored from the saved samples (no sampling), different rewards, under another key
+    assert len(list((outputs / P.name / "candidates").iterdir())) == 1
     other = dataclasses.replace(P, weak=dataclasses.replace(P.weak, seed=2, label="tiny-llama (seed 2)"))
     rescored = annotate.scored_candidates(other)
     assert list(rescored["responses"]) == list(scored["responses"])
     assert rescored[0]["pair"] == "tiny-llama (seed 0) over tiny-llama (seed 2)"
     assert not np.allclose(rescored[0]["rewards"], scored[0]["rewards"])
+    assert len(list((outputs / P.name / "candidates").iterdir())) == 2  # both builds kept, neither overwritten
+
+
+def test_the_annotation_uses_notebook_01s_pair_when_asked(outputs):
+    """annotation.pair = "study": the pair study's artifact (built now, since none exists) decides the reward."""
+    from cdr_utils.studies import pair_selection
+
+    P = profiles.get_profile("smoke")
+    strong, weak, _, _ = annotate.reward_setup(P)
+    record = pair_selection.best_pair_record(P, build=False)  # the artifact now exists
+    assert (strong, weak) == (profiles.ModelSpec(**record["strong"]), profiles.ModelSpec(**record["weak"]))
+    assert len(list((outputs / "smoke" / "best_pair").iterdir())) == 1
 
 
 def test_customized_scoring_matches_customize(outputs):
@@ -65,7 +78,7 @@ def test_customized_scoring_matches_customize(outputs):
     from cdr_utils.router import KeywordRouter
 
     P = profiles.get_profile("smoke")
-    P = dataclasses.replace(P, annotation=dataclasses.replace(P.annotation, customize=True),
+    P = dataclasses.replace(P, annotation=dataclasses.replace(P.annotation, customize=True, pair="profile"),
                             customize=dataclasses.replace(P.customize, mode="criteria", router="keyword"))
     prompts = [[{"role": "user", "content": "What is 12 * 7?"}], [{"role": "user", "content": "Say hello."}]]
     cands = [["84", "It is 84."], ["Hello!", ""]]
@@ -118,6 +131,6 @@ def test_policy_samples_through_vllm_when_the_profile_asks(outputs, fake_vllm):
     P = dataclasses.replace(P, generation=dataclasses.replace(P.generation, backend="auto"))
     samples = annotate.policy_samples(P, progress=False)
     assert len(fake_vllm.REQUESTS) == len(samples) * P.generation.n
-    info = json.loads((outputs / "smoke" / "samples" / "build_info.json").read_text())
-    assert info["settings"]["generation"]["backend"] == "vllm"
+    [folder] = (outputs / "smoke" / "samples").iterdir()
+    assert json.loads((folder / "manifest.json").read_text())["settings"]["generation"]["backend"] == "vllm"
     assert all(s["generator"].endswith("(vllm)") for row in samples["samples"] for s in json.loads(row))

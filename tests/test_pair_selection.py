@@ -193,23 +193,30 @@ def test_published_performance_is_fixed_and_missing_scores_are_left_out():
 
 # -- the artifact later notebooks read ---------------------------------------------------------------------------
 def test_best_pair_artifact(tmp_path, monkeypatch):
+    """The chosen pair is an artifact keyed by the study's settings: absent -> an error without build, the study
+    run with build=True; present -> read back; another pool -> another key, not this one."""
     monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
     pool = _synthetic_pool()
     profile = dataclasses.replace(SMOKE, pool=pool.specs)
-    assert ps.best_pair(profile) == (SMOKE.strong, SMOKE.weak)  # nothing written yet: the profile's own pair
+    with pytest.raises(FileNotFoundError, match="run notebook 01"):
+        ps.best_pair(profile, build=False)
     table = ps.pair_table(pool)
     top = table.sort_values("Score", ascending=False, kind="stable").iloc[0]
     record = ps.save_best_pair(profile, pool, table)
     assert (str(ps.best_pair(profile)[0]), str(ps.best_pair(profile)[1])) == (top["strong"], top["weak"])
-    assert json.loads((tmp_path / "smoke" / "best_pair.json").read_text()) == record
+    [folder] = (tmp_path / "smoke" / "best_pair").iterdir()
+    assert json.loads((folder / "best_pair.json").read_text()) == record
+    assert folder.name == artifacts.settings_key(ps.study_settings(profile))
     assert record["sections"]["Score"] == table["Score"].max()
     other = dataclasses.replace(profile, pool=pool.specs[:3])  # another pool: the artifact does not apply
-    assert ps.best_pair(other) == (SMOKE.strong, SMOKE.weak)
-    (tmp_path / "smoke" / "best_pair.json").unlink()
-    monkeypatch.setattr(ps, "score_pool", lambda p: pool)  # build=True runs the study when the artifact is missing
-    built = ps.best_pair(profile, build=True)
-    assert (str(built[0]), str(built[1])) == (top["strong"], top["weak"])
-    assert (tmp_path / "smoke" / "best_pair.json").exists()
+    with pytest.raises(FileNotFoundError):
+        ps.best_pair(other, build=False)
+    calls = []
+    monkeypatch.setattr(ps, "study_bench", lambda p, seed=0: pool.bench)
+    monkeypatch.setattr(ps, "score_pool", lambda p, bench, seed=0: calls.append(p) or pool)
+    built = ps.best_pair(other, build=True)  # build=True runs the study when the artifact is missing
+    assert calls == [other] and (str(built[0]), str(built[1])) == (top["strong"], top["weak"])
+    assert len(list((tmp_path / "smoke" / "best_pair").iterdir())) == 2
 
 
 def _margin_pool(margins: np.ndarray) -> ps.PoolScores:

@@ -150,7 +150,8 @@ def test_load_tuned_trains_once_then_loads(saved_pairs, tmp_path, monkeypatch):
 
     monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
     first = checkpoints.load_tuned("smoke", "simpo", pairs=saved_pairs)
-    assert first.output_dir == tmp_path / "smoke" / "checkpoints" / "simpo"
+    key = artifacts.settings_key(checkpoints.checkpoint_settings(get_profile("smoke"), "simpo", saved_pairs))
+    assert first.output_dir == tmp_path / "smoke" / "checkpoints" / key
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again although the checkpoint matches")

@@ -22,6 +22,7 @@ from .. import rewardbench as rb
 from ..customize import MODES, Customization
 from ..logprobs import _prefix_key
 from ..minibench import stratified_subset
+from ..progress import progress as progress_bar
 from ..rewards import APPLY_TO
 from .benches import load_profile_bench
 
@@ -103,21 +104,20 @@ def evaluate_variant(reward, bench, customization: Customization, domains, *, ap
 
 
 def run_ablation(reward, bench, customization: Customization, routings: dict, *, modes=MODES,
-                 apply_tos=APPLY_TO, progress=print) -> list[VariantResult]:
+                 apply_tos=APPLY_TO, progress: bool = True) -> list[VariantResult]:
     """Every mode x routing x apply_to. routings: {name: domains per row}. "vanilla" does not depend on the
     routing or on apply_to, so it runs once (routing and apply_to "-")."""
+    grid = [(mode, routing, domains, apply_to) for mode in modes
+            for routing, domains, apply_to in ([("-", None, "-")] if mode == "vanilla" else
+                                               [(r, d, a) for r, d in routings.items() for a in apply_tos])]
     results = []
-    for mode in modes:
-        grid = [("-", None, "-")] if mode == "vanilla" else [(r, d, a) for r, d in routings.items() for a in apply_tos]
-        for routing, domains, apply_to in grid:
-            domains = domains if domains is not None else ["CHAT"] * len(bench)
-            res = evaluate_variant(reward, bench, customization.with_mode(mode), domains,
-                                   apply_to="both" if apply_to == "-" else apply_to, routing=routing)
-            res.apply_to = apply_to
-            results.append(res)
-            if progress:
-                progress(f"{mode:>12} | {routing:>8} | {apply_to:>6}: Score {res.sections['Score']:5.1f} "
-                         f"({res.seconds:5.1f} s, computed {res.computed})")
+    for mode, routing, domains, apply_to in progress_bar(grid, desc="customization variants", unit="variant",
+                                                         disable=not progress):
+        domains = domains if domains is not None else ["CHAT"] * len(bench)
+        res = evaluate_variant(reward, bench, customization.with_mode(mode), domains,
+                               apply_to="both" if apply_to == "-" else apply_to, routing=routing)
+        res.apply_to = apply_to
+        results.append(res)
     return results
 
 

@@ -28,11 +28,10 @@ from ..generate import drop_identical, generate_responses, generation_backend
 from ..minibench import alpaca_eval_path
 from ..models import CACHE_DIR, load_spec
 from ..pairs import build_pairs, split_by_prompt
-from ..records import read_jsonl, write_records
+from ..records import read_jsonl, write_records, write_text
 from ..rewards import DensityRatioReward, score_candidates
 from ..router import make_router
-from .artifacts import artifacts_dir, saved, write_artifact
-from .artifacts import build_info as _build_info
+from .artifacts import artifact, artifact_path, settings_key
 from .pair_selection import best_pair
 from .profiles import get_profile, load_reward
 
@@ -85,9 +84,11 @@ def load_prompts(profile) -> list[list[dict]]:
 
 
 def reward_setup(profile):
-    """(strong spec, weak spec, Customization or None, router kind or None) the annotation uses."""
+    """(strong spec, weak spec, Customization or None, router kind or None) the annotation uses. The pair:
+    notebook 01's chosen pair when profile.annotation.pair is "study" (its artifact, built now when missing),
+    the recipe's strong and weak when "profile"."""
     P = _profile(profile)
-    strong, weak = best_pair(P)
+    strong, weak = best_pair(P, build=True) if P.annotation.pair == "study" else (P.strong, P.weak)
     if not P.annotation.customize:
         return strong, weak, None, None
     router = P.customize.router if P.customize.router != "oracle" else "keyword"  # no labels for new prompts
@@ -116,38 +117,43 @@ def _sample_settings(P) -> dict:
     return {"generation": generation, "seed": P.seed, "prompts": [a.prompts, a.n_prompts, a.max_prompt_chars]}
 
 
-def _settings(P) -> dict:
-    """What the scored candidates and pairs depend on: the samples, the reward (pair, customization), the rules."""
-    strong, weak, custom, router = reward_setup(P)
-    return {**_sample_settings(P), "annotation": dataclasses.asdict(P.annotation),
-            "pair": [dataclasses.asdict(strong), dataclasses.asdict(weak)],
+def _candidate_settings(P) -> dict:
+    """What the scored candidates depend on: the samples and the reward (pair, customization, reduction)."""
+    strong, weak, custom, _ = reward_setup(P)
+    return {"samples": settings_key(_sample_settings(P)), "reduction": P.annotation.reduction,
+            "pair": [dataclasses.asdict(strong), dataclasses.asdict(weak)], "dtype": P.dtype,
             "customize": dataclasses.asdict(P.customize) if custom is not None else None}
+
+
+def _pair_settings(P) -> dict:
+    a = P.annotation
+    return {"candidates": settings_key(_candidate_settings(P)), "strategy": a.strategy, "min_margin": a.min_margin,
+            "test_fraction": a.test_fraction, "seed": P.seed}
 
 
 def policy_samples(profile, rebuild: bool = False, *, progress: bool = True):
     """Dataset, one row per prompt: prompt, responses (N, as sampled), samples (JSON: per-candidate seed and
-    settings). Saved to outputs/<profile>/samples; depends only on the policy, sampling and prompt settings, so
-    a change of reward rescores without sampling again."""
+    settings). An artifact keyed by the policy, sampling and prompt settings only, so a change of reward
+    rescores without sampling again."""
     P = _profile(profile)
-    path, settings = artifacts_dir(P.name) / "samples", _sample_settings(P)
-    if not rebuild and saved(path, settings):
-        return load_from_disk(str(path))
-    prompts = load_prompts(P)
-    g = P.generation
-    if settings["generation"]["backend"] == "vllm":  # vLLM loads the policy itself, by name
-        if g.policy.layers is not None or g.policy.template != "own":
-            raise ValueError(f"policy {g.policy}: the vLLM backend samples whole models with their own template")
-        model, tok = g.policy.name, None
-    else:
-        model, tok = load_spec(g.policy, dtype=P.dtype)
-    candidates = generate_responses(model, tok, prompts, n=g.n, config=g, seed=P.seed, progress=progress,
-                                    generator_name=str(g.policy))
-    data = Dataset.from_dict({
-        "prompt": prompts, "responses": [[c["response"] for c in cands] for cands in candidates],
-        "samples": [json.dumps([{k: v for k, v in c.items() if k != "response"} for c in cands])
-                    for cands in candidates]})
-    write_artifact(path, lambda d: data.save_to_disk(str(d)), {"settings": settings})
-    return load_from_disk(str(path))
+
+    def build(folder):
+        prompts = load_prompts(P)
+        g = P.generation
+        if _sample_settings(P)["generation"]["backend"] == "vllm":  # vLLM loads the policy itself, by name
+            if g.policy.layers is not None or g.policy.template != "own":
+                raise ValueError(f"policy {g.policy}: the vLLM backend samples whole models with their own template")
+            model, tok = g.policy.name, None
+        else:
+            model, tok = load_spec(g.policy, dtype=P.dtype)
+        candidates = generate_responses(model, tok, prompts, n=g.n, config=g, seed=P.seed, progress=progress,
+                                        generator_name=str(g.policy))
+        Dataset.from_dict({
+            "prompt": prompts, "responses": [[c["response"] for c in cands] for cands in candidates],
+            "samples": [json.dumps([{k: v for k, v in c.items() if k != "response"} for c in cands])
+                        for cands in candidates]}).save_to_disk(str(folder))
+
+    return load_from_disk(str(artifact(P, "samples", _sample_settings(P), build, rebuild=rebuild)))
 
 
 def scored_candidates(profile, rebuild: bool = False, *, progress: bool = True):
@@ -155,52 +161,59 @@ def scored_candidates(profile, rebuild: bool = False, *, progress: bool = True):
     per-candidate seed and sampling settings), customization, pair. build_info(profile, "candidates") counts
     prompts whose N samples were all the same text (dropped) and empty responses (left out, unscored)."""
     P = _profile(profile)
-    path, settings = artifacts_dir(P.name) / "candidates", _settings(P)
-    if not rebuild and saved(path, settings):
-        return load_from_disk(str(path))
-    samples = policy_samples(P, rebuild=rebuild, progress=progress)
-    prompts = list(samples["prompt"])
-    candidates = [[dict(c, response=t) for c, t in zip(json.loads(meta), texts)]
-                  for meta, texts in zip(samples["samples"], samples["responses"])]
-    prompts, candidates, dropped = drop_identical(prompts, candidates)
-    scored, stats = score_candidates(annotation_reward(P, progress=None if progress else False),
-                                     [{"prompt": p, "responses": [c["response"] for c in cands]}
-                                      for p, cands in zip(prompts, candidates)])
-    keep = [[j for j, c in enumerate(cands) if c["response"].strip()] for cands in candidates]  # empty: unscored
-    data = Dataset.from_dict({
-        "prompt_id": [prompt_id(p) for p in prompts], "prompt": prompts,
-        "responses": [[cands[j]["response"] for j in k] for cands, k in zip(candidates, keep)],
-        "rewards": [[r[j] for j in k] for r, k in zip(scored["rewards"], keep)],
-        "samples": [json.dumps([{key: v for key, v in cands[j].items() if key != "response"} for j in k])
-                    for cands, k in zip(candidates, keep)],
-        "customization": [stats["customization"]] * len(prompts), "pair": [stats["pair"]] * len(prompts)})
-    info = {"settings": settings, "prompts": len(prompts) + dropped, "dropped_identical": dropped,
-            "empty_responses": stats["empty"], "pair": stats["pair"], "customization": stats["customization"]}
-    write_artifact(path, lambda d: data.save_to_disk(str(d)), info)
-    return load_from_disk(str(path))
+
+    def build(folder):
+        samples = policy_samples(P, rebuild=rebuild, progress=progress)
+        prompts = list(samples["prompt"])
+        candidates = [[dict(c, response=t) for c, t in zip(json.loads(meta), texts)]
+                      for meta, texts in zip(samples["samples"], samples["responses"])]
+        prompts, candidates, dropped = drop_identical(prompts, candidates)
+        scored, stats = score_candidates(annotation_reward(P, progress=None if progress else False),
+                                         [{"prompt": p, "responses": [c["response"] for c in cands]}
+                                          for p, cands in zip(prompts, candidates)])
+        keep = [[j for j, c in enumerate(cands) if c["response"].strip()] for cands in candidates]  # empty: unscored
+        Dataset.from_dict({
+            "prompt_id": [prompt_id(p) for p in prompts], "prompt": prompts,
+            "responses": [[cands[j]["response"] for j in k] for cands, k in zip(candidates, keep)],
+            "rewards": [[r[j] for j in k] for r, k in zip(scored["rewards"], keep)],
+            "samples": [json.dumps([{key: v for key, v in cands[j].items() if key != "response"} for j in k])
+                        for cands, k in zip(candidates, keep)],
+            "customization": [stats["customization"]] * len(prompts), "pair": [stats["pair"]] * len(prompts),
+        }).save_to_disk(str(folder))
+        write_text(folder / "build_info.json", json.dumps(
+            {"prompts": len(prompts) + dropped, "dropped_identical": dropped, "empty_responses": stats["empty"],
+             "pair": stats["pair"], "customization": stats["customization"]}, indent=1))
+
+    return load_from_disk(str(artifact(P, "candidates", _candidate_settings(P), build, rebuild=rebuild)))
 
 
 def onpolicy_pairs(profile, rebuild: bool = False, *, progress: bool = True):
-    """DatasetDict(train, test) of on-policy pairs (pairs.build_pairs columns), loaded from outputs/<profile>/pairs
-    or built (and saved) when missing, built with other settings, or rebuild=True."""
+    """DatasetDict(train, test) of on-policy pairs (pairs.build_pairs columns; train.jsonl / test.jsonl copies
+    beside them): an artifact keyed by the candidates' key and the pair rules, built when missing."""
     P = _profile(profile)
-    path, settings = artifacts_dir(P.name) / "pairs", _settings(P)
-    if not rebuild and saved(path, settings):
-        return load_from_disk(str(path))
-    scored = scored_candidates(P, rebuild=rebuild, progress=progress)
-    cfg = P.annotation
-    pairs, stats = build_pairs(scored, strategy=cfg.strategy, min_margin=cfg.min_margin, seed=P.seed)
-    splits = split_by_prompt(pairs, cfg.test_fraction, P.seed)
 
-    def save(tmp):
-        splits.save_to_disk(str(tmp))
+    def build(folder):
+        scored = scored_candidates(P, rebuild=rebuild, progress=progress)
+        cfg = P.annotation
+        pairs, stats = build_pairs(scored, strategy=cfg.strategy, min_margin=cfg.min_margin, seed=P.seed)
+        splits = split_by_prompt(pairs, cfg.test_fraction, P.seed)
+        splits.save_to_disk(str(folder))
         for name, part in splits.items():
-            write_records(tmp / f"{name}.jsonl", part)
+            write_records(folder / f"{name}.jsonl", part)
+        write_text(folder / "build_info.json", json.dumps(
+            {"stats": stats, **{k: len(v) for k, v in splits.items()}}, indent=1))
 
-    write_artifact(path, save, {"settings": settings, "stats": stats, **{k: len(v) for k, v in splits.items()}})
-    return load_from_disk(str(path))
+    return load_from_disk(str(artifact(P, "pairs", _pair_settings(P), build, rebuild=rebuild)))
+
+
+def pairs_path(profile):
+    """The folder of the profile's on-policy pairs (built or not)."""
+    P = _profile(profile)
+    return artifact_path(P, "pairs", _pair_settings(P))
 
 
 def build_info(profile, what: str = "pairs") -> dict:
-    """The saved build_info.json of outputs/<profile>/<what> ("pairs" or "candidates")."""
-    return _build_info(artifacts_dir(_profile(profile).name) / what)
+    """The build_info.json of the profile's "pairs" or "candidates" artifact."""
+    P = _profile(profile)
+    settings = _pair_settings(P) if what == "pairs" else _candidate_settings(P)
+    return json.loads((artifact_path(P, what, settings) / "build_info.json").read_text())

@@ -1,28 +1,29 @@
 """The whole benchmark run for notebook 06: prompts -> answer files -> judgments -> tables.
 
-`load_benchmarks(profile)` draws the profile's prompts; `run_benchmarks(profile, policies)` generates each
-policy's answers (evals.answers), the baseline's (the benchmarks' own reference answers, or a second sample of
-the base policy), judges them with the profile's judge, writes answer and judgment files under
-`outputs/<profile>/benchmarks/` and returns the tables. The judgment files alone reproduce every number
-(`tables_from_files`).
+`load_benchmarks(profile)` draws the profile's prompts; `run_benchmarks(profile, policies, identities=...)`
+generates each policy's answers (evals.answers), the baseline's (the benchmarks' own reference answers, or a
+second sample of the base policy), judges them with the profile's judge, writes answer and judgment files into
+the artifact "benchmarks" (outputs/<profile>/benchmarks/<key>) and returns the tables. The judgment files
+alone reproduce every number (`tables_from_files`), which is how a matching artifact is reused.
 """
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from ..evals.answers import (alpaca_eval_items, arena_hard_items, generate_answers, mt_bench_items, pick,
-                             write_answers)
+from ..evals.answers import (alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_items, generate_answers,
+                             mt_bench_items, pick, write_answers)
 from ..evals.judges import HttpJudge, ReferenceProxyJudge
 from ..evals.scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
                              summary_table)
 from ..models import CACHE_DIR
-from ..records import read_records, write_records
+from ..records import read_records, write_records, write_text
 from .annotate import load_prompts
-from .artifacts import artifacts_dir
+from .artifacts import artifact
 
 
 # The papers' figures (Llama-3-8B-Instruct, official judges and baselines): Arena-Hard v0.1 (GPT-4-Turbo judge,
@@ -73,7 +74,6 @@ def judge_label(judges: dict) -> str:
 @dataclass
 class BenchmarkRun:
     benchmarks: dict
-    answers: dict                 # generator -> benchmark -> answer records
     judgments: dict               # benchmark -> judgment records (all generators)
     tables: dict                  # benchmark -> DataFrame
     summary: pd.DataFrame
@@ -82,12 +82,39 @@ class BenchmarkRun:
     seconds: dict = field(default_factory=dict)
 
 
-def run_benchmarks(profile, policies: dict, *, base: str | None = None, directory: str | Path | None = None,
+def benchmark_settings(profile, identities: dict, base: str | None) -> dict:
+    """What a benchmark run depends on: the evals config, the policies' sampling settings and identities
+    ({name: what identifies its weights, e.g. a model spec or a checkpoint's key}), and the baseline policy."""
+    g = profile.generation
+    return {"evals": asdict(profile.evals), "identities": identities, "base": base, "dtype": profile.dtype,
+            "policy_template": g.policy.template, "annotation_prompts": asdict(profile.annotation)}
+
+
+def run_benchmarks(profile, policies: dict, *, identities: dict, base: str | None = None, rebuild: bool = False,
                    progress: bool = True) -> BenchmarkRun:
-    """policies: {name: (model, tokenizer)}; base: the name whose second sample is the baseline when
-    profile.evals.baseline == "policy" (default: the first policy)."""
+    """policies: {name: (model, tokenizer)}; identities: {name: what identifies that policy's weights} (the key
+    of the artifact "benchmarks" that keeps the answer and judgment files); base: the name whose second sample
+    is the baseline when profile.evals.baseline == "policy" (default: the first policy). A matching artifact is
+    reused: its tables are recomputed from its judgment files, nothing is generated or judged."""
+    base = base or next(iter(policies))
+    run = {}
+
+    def build(folder):
+        run.update(_answer_and_judge(profile, policies, base, folder, progress))
+
+    directory = artifact(profile, "benchmarks", benchmark_settings(profile, identities, base), build, rebuild=rebuild)
+    if not run:  # reused: everything from the files
+        run = {"judgments": {b: read_records(p) for b, p in judgment_paths(directory).items()}, "seconds": {},
+               "judge": json.loads((directory / "judge.json").read_text())["label"], "benchmarks":
+               json.loads((directory / "benchmarks.json").read_text())}
+    tables = tables_from_files(directory, profile)
+    return BenchmarkRun(run["benchmarks"], run["judgments"], tables,
+                        summary_table(tables, run["judge"], list(policies)), run["judge"], directory, run["seconds"])
+
+
+def _answer_and_judge(profile, policies: dict, base: str, directory: Path, progress: bool) -> dict:
+    """Generate every policy's answers and the baseline's, judge them, write answer and judgment files."""
     cfg = profile.evals
-    directory = Path(directory or artifacts_dir(profile.name) / "benchmarks")
     gen_cfg = replace(profile.generation, n=1, temperature=cfg.temperature, top_p=cfg.top_p,
                       max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, seeds=())
     benchmarks = load_benchmarks(profile)
@@ -98,7 +125,6 @@ def run_benchmarks(profile, policies: dict, *, base: str | None = None, director
         write_answers(directory / "answers", name, answers[name])
         seconds[f"generate {name}"] = time.time() - start
     if cfg.baseline == "policy":
-        base = base or next(iter(policies))
         model, tok = policies[base]
         baseline_name = f"{base} (second sample)"
         start = time.time()
@@ -124,14 +150,12 @@ def run_benchmarks(profile, policies: dict, *, base: str | None = None, director
         judgments["mt_bench"] += judge_mt_bench(answers[name]["mt_bench"], benchmarks["mt_bench"],
                                                 judges["single"], progress=progress)
     seconds["judge"] = time.time() - start
-    paths = judgment_paths(directory)
-    for bench, records in judgments.items():
-        write_records(paths[bench], records)
-    tables = score_tables(judgments["alpaca_eval"], judgments["arena_hard"], judgments["mt_bench"],
-                          rounds=cfg.bootstrap_rounds, seed=cfg.seed)
+    for bench, path in judgment_paths(directory).items():
+        write_records(path, judgments[bench])
     label = judge_label(judges)
-    return BenchmarkRun(benchmarks, answers, judgments, tables, summary_table(tables, label, list(policies)), label, directory,
-                        seconds)
+    write_text(directory / "judge.json", json.dumps({"label": label}))
+    write_text(directory / "benchmarks.json", json.dumps(benchmarks, ensure_ascii=False))
+    return {"benchmarks": benchmarks, "judgments": judgments, "judge": label, "seconds": seconds}
 
 
 def judgment_paths(directory: str | Path) -> dict[str, Path]:
@@ -140,8 +164,21 @@ def judgment_paths(directory: str | Path) -> dict[str, Path]:
             "mt_bench": d / "mt_bench_judgments.jsonl"}
 
 
-def tables_from_files(directory: str | Path, *, rounds: int = 100, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Recompute every table from the judgment files alone (no model, no judge)."""
-    paths = judgment_paths(directory)
+def tables_from_files(directory: str | Path, profile) -> dict[str, pd.DataFrame]:
+    """Recompute every table from the judgment files alone (no model, no judge), with the profile's bootstrap,
+    its df_gamed (the official LC when given) and the MT-Bench questions asked (missing answers counted)."""
+    cfg, paths = profile.evals, judgment_paths(directory)
+    questions = [q["question_id"] for q in json.loads((Path(directory) / "benchmarks.json").read_text())["mt_bench"]]
     return score_tables(*(read_records(paths[b]) for b in ("alpaca_eval", "arena_hard", "mt_bench")),
-                        rounds=rounds, seed=seed)
+                        rounds=cfg.bootstrap_rounds, seed=cfg.seed, df_gamed=_df_gamed(profile),
+                        mt_bench_questions=questions)
+
+
+def _df_gamed(profile):
+    """The profile's df_gamed.csv (evals.df_gamed), or None; a failure names the recipe key."""
+    if profile.evals.df_gamed is None:
+        return None
+    try:
+        return alpaca_eval_df_gamed(profile.evals.df_gamed)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"profile {profile.name!r}, key evals.df_gamed: {err}") from err

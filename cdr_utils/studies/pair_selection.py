@@ -29,7 +29,7 @@ from ..minibench import stratified_subset
 from ..models import CACHE_DIR, ModelSpec
 from ..records import write_text
 from ..stats import bootstrap, percentile_interval, spearman
-from .artifacts import artifacts_dir
+from .artifacts import artifact, artifact_path, manifest
 from .benches import load_profile_bench
 from .profiles import get_profile, load_scorer
 
@@ -202,8 +202,13 @@ def gap_analysis(pool: PoolScores, profile, *, reduction=None, measure=None, n_b
 
 
 # -- the best pair, handed to later notebooks ---------------------------------------------------------------------
-def best_pair_path(profile):
-    return artifacts_dir(profile.name) / "best_pair.json"
+def study_settings(profile, seed: int = 0) -> dict:
+    """What the chosen pair depends on: the pool, the profile's own pair (the rule compares with it), the bench
+    rows (source, sample sizes, seed), the study's settings and the weights' dtype."""
+    return {"pool": [asdict(s) for s in pool_of(profile)], "strong": asdict(profile.strong),
+            "weak": asdict(profile.weak), "bench": [profile.bench, profile.bench_per_section, profile.bench_max_chars,
+                                                    profile.seed, seed],
+            "pair_study": asdict(profile.pair_study), "dtype": profile.dtype}
 
 
 def score_difference(pool: PoolScores, a: tuple[int, int], b: tuple[int, int], reduction: str = "sum", *,
@@ -222,8 +227,9 @@ def score_difference(pool: PoolScores, a: tuple[int, int], b: tuple[int, int], r
 
 
 def save_best_pair(profile, pool: PoolScores, table: pd.DataFrame, gap: GapResult | None = None, *,
-                   level: float = 0.95) -> dict:
-    """Choose the pair later notebooks use and write it to outputs/<profile>/best_pair.json (atomically).
+                   level: float = 0.95, seed: int = 0) -> dict:
+    """Choose the pair later notebooks use and keep it as the artifact "best_pair" (best_pair.json), keyed by
+    study_settings(profile, seed).
 
     The rule: the highest-Score ordered pair (ties: first in pool order) replaces the profile's own (strong, weak)
     only when it beats it beyond the bench's noise, i.e. the paired bootstrap interval of the Score difference
@@ -254,22 +260,34 @@ def save_best_pair(profile, pool: PoolScores, table: pd.DataFrame, gap: GapResul
                   sections={c: float(chosen[c]) for c in COLUMNS})
     if gap is not None:
         record.update(measure=gap.measure, spearman=gap.rho, spearman_ci=list(gap.ci))
-    write_text(best_pair_path(profile), json.dumps(record, indent=1))
+    artifact(profile, "best_pair", study_settings(profile, seed),
+             lambda folder: write_text(folder / "best_pair.json", json.dumps(record, indent=1)), rebuild=True)
     return record
 
 
-def best_pair(profile, *, build: bool = False) -> tuple[ModelSpec, ModelSpec]:
-    """(strong, weak): the pair notebook 01 found best for this profile's pool when its artifact exists and
-    matches the profile (name and pool); otherwise the profile's own strong/weak, or, with build=True, run
-    the study now (scores come from the cache where present) and return its best pair."""
+_SEEN: set = set()
+
+
+def best_pair_record(profile, *, build: bool = True, seed: int = 0) -> dict:
+    """Notebook 01's choice for this profile's study settings (the "best_pair" artifact); when it is missing and
+    build=True the study runs now (pool scores from the score cache where present) and is kept."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    path = best_pair_path(profile)
-    if path.exists():
-        record = json.loads(path.read_text())
-        if record.get("profile") == profile.name and record.get("pool") == [asdict(s) for s in pool_of(profile)]:
-            return ModelSpec(**record["strong"]), ModelSpec(**record["weak"])
-    if not build:
-        return profile.strong, profile.weak
-    pool = score_pool(profile)
-    record = save_best_pair(profile, pool, pair_table(pool, profile.pair_study.reduction))
+    path = artifact_path(profile, "best_pair", study_settings(profile, seed))
+    if path in _SEEN and manifest(path) is not None:
+        return json.loads((path / "best_pair.json").read_text())
+    _SEEN.add(path)  # later lookups of the same artifact in this process stay quiet
+    if manifest(path) is None:
+        if not build:
+            raise FileNotFoundError(f"no pair study for profile {profile.name!r} with these settings: run notebook 01 "
+                                    "or call best_pair(profile, build=True)")
+        pool = score_pool(profile, study_bench(profile, seed), seed=seed)
+        save_best_pair(profile, pool, pair_table(pool, profile.pair_study.reduction), seed=seed)
+    else:
+        print(f"[best_pair] reused outputs/{profile.name}/best_pair/{path.name} (notebook 01's choice)")
+    return json.loads((path / "best_pair.json").read_text())
+
+
+def best_pair(profile, *, build: bool = True, seed: int = 0) -> tuple[ModelSpec, ModelSpec]:
+    """(strong, weak) of best_pair_record."""
+    record = best_pair_record(profile, build=build, seed=seed)
     return ModelSpec(**record["strong"]), ModelSpec(**record["weak"])

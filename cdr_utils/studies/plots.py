@@ -1,5 +1,6 @@
-"""The figures, in one place. Each function returns a matplotlib Figure; `save_figure` writes it where the
-profile's figures live (figures/ for the cpu run that the README shows, figures/<profile>/ otherwise)."""
+"""The figures, in one place. Each function returns a matplotlib Figure; `save_figure` writes it to
+runs/<profile>/figures/ (git-ignored, beside the executed notebooks). The README shows figures/, which
+`make figures` refreshes from runs/cpu/figures/ after a `make demo`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,22 +9,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..evals.winrate import lc_column
 from ..stats import spearman
 
-FIGURES = Path(__file__).resolve().parents[2] / "figures"
+RUNS = Path(__file__).resolve().parents[2] / "runs"
 STRONG, WEAK = "tab:blue", "tab:orange"
 
 
 def figure_dir(profile: str) -> Path:
-    path = FIGURES if profile == "cpu" else FIGURES / profile
+    path = RUNS / profile / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def save_figure(fig, name: str, profile: str) -> Path:
-    path = figure_dir(profile) / f"{name}.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+def save_figure(fig, name: str, profile: str) -> None:
+    """runs/<profile>/figures/<name>.png (the figure also shows in the notebook)."""
+    fig.savefig(figure_dir(profile) / f"{name}.png", dpi=120, bbox_inches="tight")
 
 
 def _show(token: str) -> str:
@@ -79,10 +80,11 @@ def length_figure(table):
     """Sum and mean density ratio of one response as on-topic sentences are appended."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
     axes[0].plot(table["n_tokens_strong"], table["r_sum"], "o-")
-    axes[0].set_title("sum: grows with length (sign of the per-token ratio)")
+    first, last = table["r_sum"].iloc[0], table["r_sum"].iloc[-1]
+    axes[0].set_title(f"sum: {first:+.1f} to {last:+.1f} nats over {len(table) - 1} added sentences")
     axes[0].set_ylabel("r (nats)")
     axes[1].plot(table["n_tokens_strong"], table["r_mean"], "o-", color="tab:purple")
-    axes[1].set_title("mean: length-normalized")
+    axes[1].set_title(f"mean: {table['r_mean'].min():+.2f} to {table['r_mean'].max():+.2f} nats / token")
     axes[1].set_ylabel("r (nats / token)")
     for ax in axes:
         ax.axhline(0, color="k", lw=0.6)
@@ -192,7 +194,8 @@ def benchmark_scores_figure(tables: dict, models: list, judge: str, published: d
     tables ("alpaca_eval": LC win rate with LC lower / upper, raw win rate as a dot; "arena_hard": score with
     lower / upper; "mt_bench": overall with lower / upper, turns 1 and 2 as dots). published: optional
     {model label: {"alpaca_eval": LC, "arena_hard": score, "mt_bench": rating}} drawn as hatched bars."""
-    panels = (("alpaca_eval", "AlpacaEval 2 LC win rate (%)", "LC win rate", "LC lower", "LC upper"),
+    lc_title = lc_column(tables["alpaca_eval"]) if "alpaca_eval" in tables else "AlpacaEval LC (%)"
+    panels = (("alpaca_eval", lc_title, "LC win rate", "LC lower", "LC upper"),
               ("arena_hard", "Arena-Hard score (%)", "score", "lower", "upper"),
               ("mt_bench", "MT-Bench rating (1-10)", "overall", "lower", "upper"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -300,5 +303,26 @@ def gap_scatter_figure(points, rho: float, ci, measure: str, names: dict | None 
     ax.set_ylabel("pair accuracy, Score (%)")
     ax.set_title(title or f"Spearman rho = {rho:+.2f} (95% bootstrap interval {ci[0]:+.2f} to {ci[1]:+.2f}), "
                  f"{len(points)} pairs", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def benchmarks_overall_figure(table, title: str = ""):
+    """Notebook 03: each method's overall score (percent) on each benchmark. table: rows = methods, columns =
+    benchmarks; chance differs per benchmark (RewardBench and RM-Bench 50, best-of-4 25), drawn as short lines."""
+    chance = {"RewardBench": 50, "RewardBench 2": 25, "RM-Bench": 50}
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x, width = np.arange(len(table.columns)), 0.8 / len(table)
+    colors = plt.get_cmap("tab10").colors
+    for k, (method, row) in enumerate(table.iterrows()):
+        ax.bar(x - 0.4 + (k + 0.5) * width, row.values, width, label=method, color=colors[k % len(colors)])
+    for j, name in enumerate(table.columns):
+        if name in chance:
+            ax.hlines(chance[name], j - 0.45, j + 0.45, color="k", lw=0.8, ls="--")
+    ax.set_xticks(x, table.columns)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("overall score (%)")
+    ax.set_title(title or "three benchmark styles, one scoring pass each (dashed: chance)", fontsize=10)
+    ax.legend(fontsize=8, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.1))
     fig.tight_layout()
     return fig
