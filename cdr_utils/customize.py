@@ -64,7 +64,7 @@ class Exemplar:
 
 def load_criteria(path=DATA / "criteria.yaml") -> dict[str, str]:
     """{domain: criteria text} from a YAML file with one entry per domain."""
-    criteria = yaml.safe_load(Path(path).read_text())
+    criteria = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     missing = [d for d in DOMAINS if not isinstance(criteria.get(d), str) or not criteria[d].strip()]
     if missing:
         raise ValueError(f"{path}: no criteria text for {missing}")
@@ -73,7 +73,7 @@ def load_criteria(path=DATA / "criteria.yaml") -> dict[str, str]:
 
 def load_exemplars(path=DATA / "exemplars.yaml") -> dict[str, tuple[Exemplar, ...]]:
     """{domain: exemplar pool} from a YAML file: per domain a list of {question, good, bad, why}."""
-    pools = yaml.safe_load(Path(path).read_text())
+    pools = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     out = {}
     for d in DOMAINS:
         items = pools.get(d) or []

@@ -88,7 +88,7 @@ def tfidf_similarity(texts: list[str]) -> np.ndarray:
 
 
 def _chat_rows(rng, cfg, sizes) -> list[dict]:
-    data = json.loads(alpaca_eval_path().read_text())
+    data = json.loads(alpaca_eval_path().read_text(encoding="utf-8"))
     src = [k for k, d in enumerate(data)  # short answers only: the cpu profile scores them on 2 cores
            if len(d["output"]) <= cfg["max_chars"] and len(d["instruction"]) <= cfg["max_prompt_chars"]]
     instr, out = [data[k]["instruction"] for k in src], [data[k]["output"] for k in src]
@@ -226,7 +226,7 @@ def _safety_rows(doc) -> list[dict]:
 # -- build, cache, subset --------------------------------------------------------------------------------------
 def build_rows(seed: int = 0) -> list[dict]:
     """All mini-bench rows for a seed (deterministic: one numpy Generator, drawn in a fixed order)."""
-    recipe, code, safety = (json.loads((DATA / f).read_text()) for f in RECIPE_FILES)
+    recipe, code, safety = (json.loads((DATA / f).read_text(encoding="utf-8")) for f in RECIPE_FILES)
     rng = np.random.default_rng(seed)
     return (_chat_rows(rng, recipe["chat"], recipe["sizes"]) + _safety_rows(safety)
             + _math_rows(rng, recipe["math"], recipe["sizes"]["math"]) + _code_rows(code["tasks"]))
@@ -297,7 +297,7 @@ def alpaca_pool(cfg) -> tuple[list[int], list[str], list[str], np.ndarray]:
     """The instructions the chat subsets draw from (cfg: the recipe's "chat" block; answers of at most
     max_chars and instructions of at most max_prompt_chars characters): (their AlpacaEval indices,
     instructions, reference answers, (n, n) TF-IDF cosine similarity of the instructions, diagonal -1)."""
-    data = json.loads(alpaca_eval_path().read_text())
+    data = json.loads(alpaca_eval_path().read_text(encoding="utf-8"))
     src = [k for k, d in enumerate(data)
            if len(d["output"]) <= cfg["max_chars"] and len(d["instruction"]) <= cfg["max_prompt_chars"]]
     instr, out = [data[k]["instruction"] for k in src], [data[k]["output"] for k in src]

@@ -214,7 +214,7 @@ def _ties_rows(rng, cfg) -> list[dict]:
 
 def build_bo4_rows(seed: int = 0) -> list[dict]:
     """All best-of-4 rows for a seed (deterministic: default_rng([seed, 2]), drawn in a fixed order)."""
-    recipe, code, safety, formats = (json.loads((DATA / f).read_text()) for f in
+    recipe, code, safety, formats = (json.loads((DATA / f).read_text(encoding="utf-8")) for f in
                                      ("minibench_recipe.json", "minibench_code.json", "safety_pairs.json", RECIPE))
     cfg, rng = formats["bo4"], np.random.default_rng([seed, 2])
     return (_focus_rows(rng, recipe["chat"], cfg["sizes"]["mini-focus"])

@@ -195,7 +195,7 @@ def _safety(doc) -> list[tuple]:
 
 def build_style_rows(seed: int = 0) -> list[dict]:
     """All style rows for a seed (deterministic: default_rng([seed, 3]), drawn in a fixed order); ids 0..n-1."""
-    recipe, code, safety, formats = (json.loads((DATA / f).read_text()) for f in
+    recipe, code, safety, formats = (json.loads((DATA / f).read_text(encoding="utf-8")) for f in
                                      ("minibench_recipe.json", "minibench_code.json", "safety_pairs.json", RECIPE))
     cfg, rng = formats["style"], np.random.default_rng([seed, 3])
     made = (_chat(rng, recipe["chat"], cfg, cfg["sizes"]["chat"]) + _math(rng, recipe["math"], cfg["sizes"]["math"])

@@ -152,6 +152,9 @@ def prepare_offline_model(name: str) -> Path:
     Written to a temporary folder and renamed into place, so a killed run leaves no half-written cache.
     """
     target = CACHE_DIR / "models" / name
+    if name == "gemma3-270m" and not gemma_accepted():
+        raise ModelNotAvailable("model 'gemma3-270m' comes under the Gemma Terms of Use, which CDR_GEMMA=0 declines; "
+                                "unset CDR_GEMMA (make demo / make test without GEMMA=0) to accept them")
     if (target / "cdr_meta.json").exists():
         return target
     gguf = _gguf_source(name)
@@ -205,7 +208,7 @@ def _weights_revision(model) -> str:
     path = Path(str(getattr(model, "name_or_path", "") or ""))
     meta = path / "cdr_meta.json"
     if meta.exists():
-        return json.loads(meta.read_text())["revision"]
+        return json.loads(meta.read_text(encoding="utf-8"))["revision"]
     commit = getattr(model.config, "_commit_hash", None)
     if commit:
         return f"hub:{commit}"

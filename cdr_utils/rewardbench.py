@@ -226,4 +226,4 @@ def reference_figures(name: str = "rewardbench_vanilla_pair.json") -> dict:
     """Published figures shipped with the package (cdr_utils/data): the public RewardBench subset accuracies of
     the paper's (strong, weak) pair, evaluated as a DPO model with that reference model, and the paper's
     customized headline."""
-    return json.loads(data_path(name).read_text())
+    return json.loads(data_path(name).read_text(encoding="utf-8"))

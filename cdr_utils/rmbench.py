@@ -26,9 +26,9 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pandas as pd
-from huggingface_hub import hf_hub_download
 
 from .chat import RecordError, as_messages, validate_prompt
+from .hub import hub_file
 from .minibench_style import load_minibench_style
 from .records import FORMATS, read_records
 from .rewardbench import DatasetNotAvailable
@@ -139,8 +139,8 @@ def load_hub(name: str = HUB_ID, filename: str = HUB_FILE, revision: str | None 
     """RM-Bench from the Hugging Face hub: the data set repo's total_dataset.json; fails naming the data set
     when offline."""
     try:
-        path = hf_hub_download(name, filename, repo_type="dataset", revision=revision)
-    except Exception as err:  # offline, gated, moved: name the data set and the way out
+        path = hub_file(name, filename, revision=revision)  # also a local copy of the repository
+    except FileNotFoundError as err:  # offline, gated, moved: name the data set and the way out
         raise DatasetNotAvailable(
             f"could not fetch {filename!r} of the data set {name!r} from the Hugging Face hub ({type(err).__name__}). "
             f"Without hub access, download it elsewhere (`hf download {name} {filename} --repo-type dataset "

@@ -32,6 +32,15 @@ def gemma():
 
 
 @pytest.fixture
+def no_vllm(monkeypatch):
+    """vLLM absent for one test, whether or not this machine has it (a None entry in sys.modules makes
+    `import vllm` fail and importlib.util.find_spec return None)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", None)
+
+
+@pytest.fixture
 def fake_vllm(monkeypatch):
     """tests/fake_vllm importable as `vllm` for one test, removed from sys.modules afterwards (generate.py looks
     for vllm, so later tests must see the machine as it is)."""

@@ -251,12 +251,7 @@ def test_cli_bad_record_names_the_id_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
-def test_vllm_backend_says_not_installed():
-    try:
-        import vllm  # noqa: F401
-        pytest.skip("vllm is installed here")  # never on the CPU machines this suite runs on
-    except ImportError:
-        pass
+def test_vllm_backend_says_not_installed(no_vllm):
     from cdr_utils.vllm_backend import vllm_score
 
     with pytest.raises(ImportError, match="needs the `vllm` package, which is not installed"):

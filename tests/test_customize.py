@@ -56,8 +56,12 @@ def test_real_templates_render_the_criteria_once(name):
     from transformers import AutoTokenizer
 
     from cdr_utils.chat import ChatEncoder
-    from cdr_utils.models import prepare_offline_model
+    from cdr_utils.models import ModelNotAvailable, gemma_accepted, prepare_offline_model
 
+    if name == "gemma3-270m" and not gemma_accepted():  # make test GEMMA=0: the licence declined, said clearly
+        with pytest.raises(ModelNotAvailable, match="Gemma Terms of Use, which CDR_GEMMA=0 declines"):
+            prepare_offline_model(name)
+        return
     encoder = ChatEncoder(AutoTokenizer.from_pretrained(prepare_offline_model(name)))
     assert encoder.system_role
     for mode in ("criteria", "both"):

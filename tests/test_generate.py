@@ -151,7 +151,9 @@ def test_vllm_path_sends_template_ids_stop_tokens_and_row_seeds(fake_vllm, tiny_
 
 
 def test_generation_backend_rules(request):
-    assert generation_backend("hf") == "hf" and generation_backend("auto") == "hf"  # no vLLM on this machine
+    """Both cases on any machine: vLLM absent (no_vllm), then present (the stand-in)."""
+    request.getfixturevalue("no_vllm")
+    assert generation_backend("hf") == "hf" and generation_backend("auto") == "hf"
     with pytest.raises(ImportError, match="needs the `vllm` package"):
         generation_backend("vllm")
     with pytest.raises(ValueError, match="'hf', 'vllm' or 'auto'"):

@@ -151,7 +151,7 @@ NO_SYSTEM_TEMPLATE = (  # Mistral-style: raises on any role but user/assistant
 def test_conditioning_renders_once_in_both_template_kinds(tiny_llama):
     _, tok = tiny_llama
     assert has_system_role(tok, CHATML_TEMPLATE) and not has_system_role(tok, NO_SYSTEM_TEMPLATE)
-    for template, role in ((CHATML_TEMPLATE, True), (NO_SYSTEM_TEMPLATE, False)):
+    for template in (CHATML_TEMPLATE, NO_SYSTEM_TEMPLATE):
         aug, _ = reward_augment(_pairs_for_augment(), levels=4, system_role=has_system_role(tok, template))
         for row in aug:
             text = tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True,

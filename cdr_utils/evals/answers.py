@@ -36,19 +36,12 @@ from huggingface_hub import hf_hub_download
 
 from ..data import path as data_path
 from ..generate import generate_responses
+from ..hub import hub_file
 from ..minibench import alpaca_eval_path
 from ..records import read_jsonl, write_records
 from .winrate import load_df_gamed
 
 ALPACA_EVAL_HUB = "tatsu-lab/alpaca_eval"
-
-
-def _hub_file(repo: str, filename: str, repo_type: str = "dataset") -> Path:
-    try:
-        return Path(hf_hub_download(repo, filename, repo_type=repo_type))
-    except Exception as err:  # offline, gated, moved: say which file of which repo
-        raise FileNotFoundError(f"could not fetch {filename!r} from the hub {repo_type} {repo!r} "
-                                f"({type(err).__name__}); it needs hub access or a local copy") from err
 
 
 def _package_dir() -> Path:
@@ -66,9 +59,9 @@ def pick(items: list[dict], text_of, n: int | None, max_chars: int, seed: int, e
 def alpaca_eval_items(source: str) -> list[dict]:
     """[{id, instruction, reference, dataset}] (reference = the GPT-4-Turbo baseline answer)."""
     path = (_package_dir() / "alpaca_eval/data/alpaca_eval_gpt4_baseline.json" if source == "offline" else
-            _hub_file(source, "alpaca_eval_gpt4_baseline.json"))
+            hub_file(source, "alpaca_eval_gpt4_baseline.json"))
     return [{"id": k, "instruction": r["instruction"], "reference": r["output"], "dataset": r.get("dataset", "")}
-            for k, r in enumerate(json.loads(path.read_text()))]
+            for k, r in enumerate(json.loads(path.read_text(encoding="utf-8")))]
 
 
 def alpaca_eval_df_gamed(source: str | Path = ALPACA_EVAL_HUB) -> pd.DataFrame:
@@ -77,6 +70,8 @@ def alpaca_eval_df_gamed(source: str | Path = ALPACA_EVAL_HUB) -> pd.DataFrame:
     tatsu-lab/alpaca_eval: hf_hub_download(source, "df_gamed.csv", repo_type="dataset"), as alpaca_eval does).
     Raises FileNotFoundError naming the data set and how to make a local copy when the hub cannot be reached."""
     local = Path(source)
+    if local.is_dir():  # a local copy of the data set repository
+        local = local / "df_gamed.csv"
     if local.suffix == ".csv" or local.is_file():
         if not local.is_file():
             raise FileNotFoundError(f"no df_gamed.csv at {str(local)!r} (the copy of {ALPACA_EVAL_HUB!r}'s "
@@ -110,7 +105,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
                                 "it needs hub access or a local copy") from err
     refs = {}
     if baseline is not None:  # (repo, repo_type, file) of the baseline's model_answer JSONL (v0.1 layout)
-        for a in read_jsonl(_hub_file(baseline[0], baseline[2], baseline[1])):
+        for a in read_jsonl(hub_file(baseline[0], baseline[2], baseline[1])):
             refs[a["question_id"]] = a["choices"][0]["turns"][0]["content"]
     return [{"uid": r["question_id"], "category": r.get("category", ""), "prompt": r["turns"][0]["content"],
              "reference": refs.get(r["question_id"])} for r in rows]
@@ -119,7 +114,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
 def mt_bench_items(source: str) -> list[dict]:
     """[{question_id, category, turns: [q1, q2], reference: [r1, r2] or None}]."""
     if source == "data":
-        return json.loads(data_path("mt_bench_mini.json").read_text())["questions"]
+        return json.loads(data_path("mt_bench_mini.json").read_text(encoding="utf-8"))["questions"]
     try:
         rows = load_dataset(source, split="train")
     except Exception as err:

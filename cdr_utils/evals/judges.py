@@ -101,7 +101,7 @@ class HttpJudge(Judge):
     def complete(self, messages: list[dict]) -> str:
         key = self.cache_key(messages)
         if self.cache_dir is not None and self._cache_path(key).exists():
-            return json.loads(self._cache_path(key).read_text())["text"]
+            return json.loads(self._cache_path(key).read_text(encoding="utf-8"))["text"]
         text = self._request(messages)
         if self.cache_dir is not None:
             # atomic: a killed run leaves whole files or none

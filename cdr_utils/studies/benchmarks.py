@@ -105,8 +105,8 @@ def run_benchmarks(profile, policies: dict, *, identities: dict, base: str | Non
     directory = artifact(profile, "benchmarks", benchmark_settings(profile, identities, base), build, rebuild=rebuild)
     if not run:  # reused: everything from the files
         run = {"judgments": {b: read_records(p) for b, p in judgment_paths(directory).items()}, "seconds": {},
-               "judge": json.loads((directory / "judge.json").read_text())["label"], "benchmarks":
-               json.loads((directory / "benchmarks.json").read_text())}
+               "judge": json.loads((directory / "judge.json").read_text(encoding="utf-8"))["label"], "benchmarks":
+               json.loads((directory / "benchmarks.json").read_text(encoding="utf-8"))}
     tables = tables_from_files(directory, profile)
     return BenchmarkRun(run["benchmarks"], run["judgments"], tables,
                         summary_table(tables, run["judge"], list(policies)), run["judge"], directory, run["seconds"])
@@ -168,7 +168,7 @@ def tables_from_files(directory: str | Path, profile) -> dict[str, pd.DataFrame]
     """Recompute every table from the judgment files alone (no model, no judge), with the profile's bootstrap,
     its df_gamed (the official LC when given) and the MT-Bench questions asked (missing answers counted)."""
     cfg, paths = profile.evals, judgment_paths(directory)
-    questions = [q["question_id"] for q in json.loads((Path(directory) / "benchmarks.json").read_text())["mt_bench"]]
+    questions = [q["question_id"] for q in json.loads((Path(directory) / "benchmarks.json").read_text(encoding="utf-8"))["mt_bench"]]
     return score_tables(*(read_records(paths[b]) for b in ("alpaca_eval", "arena_hard", "mt_bench")),
                         rounds=cfg.bootstrap_rounds, seed=cfg.seed, df_gamed=_df_gamed(profile),
                         mt_bench_questions=questions)

@@ -61,8 +61,8 @@ def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> Tu
     if trained:
         return dataclasses.replace(trained[0], output_dir=path)
     model, tok = load_model(str(path), dtype=profile.dtype)
-    meta = json.loads((path / "cdr_tuning.json").read_text())
-    return TuningResult(model, tok, json.loads((path / "log_history.json").read_text()), path, meta["n_rows"])
+    meta = json.loads((path / "cdr_tuning.json").read_text(encoding="utf-8"))
+    return TuningResult(model, tok, json.loads((path / "log_history.json").read_text(encoding="utf-8")), path, meta["n_rows"])
 
 
 def tuned_policy(profile, method: str, *, retrain: bool = False):

@@ -274,7 +274,7 @@ def best_pair_record(profile, *, build: bool = True, seed: int = 0) -> dict:
     profile = get_profile(profile) if isinstance(profile, str) else profile
     path = artifact_path(profile, "best_pair", study_settings(profile, seed))
     if path in _SEEN and manifest(path) is not None:
-        return json.loads((path / "best_pair.json").read_text())
+        return json.loads((path / "best_pair.json").read_text(encoding="utf-8"))
     _SEEN.add(path)  # later lookups of the same artifact in this process stay quiet
     if manifest(path) is None:
         if not build:
@@ -284,7 +284,7 @@ def best_pair_record(profile, *, build: bool = True, seed: int = 0) -> dict:
         save_best_pair(profile, pool, pair_table(pool, profile.pair_study.reduction), seed=seed)
     else:
         print(f"[best_pair] reused outputs/{profile.name}/best_pair/{path.name} (notebook 01's choice)")
-    return json.loads((path / "best_pair.json").read_text())
+    return json.loads((path / "best_pair.json").read_text(encoding="utf-8"))
 
 
 def best_pair(profile, *, build: bool = True, seed: int = 0) -> tuple[ModelSpec, ModelSpec]:

@@ -47,7 +47,7 @@ def recipe_path(name: str) -> Path:
 def read_recipe(name: str) -> tuple[dict, Path]:
     """(the recipe as a plain mapping, its file), with `base:` resolved and `gemma_declined` applied or dropped."""
     path = recipe_path(name)
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping of keys, got {type(data).__name__}")
     if "base" in data:
@@ -80,7 +80,7 @@ def parse_overrides(overrides) -> dict:
         return json.loads(text)
     if text.startswith("@") or text.endswith((".yaml", ".yml")):
         path = Path(text.lstrip("@"))
-        mapping = yaml.safe_load(path.read_text())
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(mapping, dict):
             raise RecipeError(f"{path}: an overrides file is a YAML mapping of dotted keys")
         return mapping

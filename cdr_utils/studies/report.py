@@ -152,7 +152,7 @@ def findings_03(r: dict) -> str:
            f"mean {_f(m['density ratio (mean)']['Score'])}; each model alone: "
            + ", ".join(f"{k} {_f(v)}" for k, v in singles.items())
            + f"; longer response {_f(m['longer response']['Score'])}, random {_f(m['random']['Score'])}. "
-           + (f"The ratio beats every single-model baseline." if not above else
+           + ("The ratio beats every single-model baseline." if not above else
               f"The ratio beats {', '.join(beaten) or 'none of them'} but not {', '.join(above)}.")]
     gains = sorted(((v["density ratio (sum)"] - v["strong log p (sum)"], k) for k, v in r["subsets"].items()),
                    reverse=True)
@@ -407,11 +407,11 @@ HEADLINES = {"00_density_ratio_primer": headline_00, "01_pair_selection": headli
 def write_docs(profile: str = "cpu") -> list[Path]:
     """Regenerate docs/RESULTS.md and the README's results block from results/<profile>/."""
     doc = ROOT / "docs" / "RESULTS.md"
-    doc.write_text(results_doc(profile))
+    doc.write_text(results_doc(profile), encoding="utf-8")
     readme = ROOT / "README.md"
-    text = readme.read_text()
+    text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
-    readme.write_text(pattern.sub(f"{README_BEGIN}\n{readme_block(profile)}\n{README_END}", text))
+    readme.write_text(pattern.sub(f"{README_BEGIN}\n{readme_block(profile)}\n{README_END}", text), encoding="utf-8")
     return [doc, readme]
 
 

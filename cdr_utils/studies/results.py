@@ -46,4 +46,4 @@ def save_results(profile, notebook: str, values: dict) -> dict:
 
 
 def load_results(profile: str, notebook: str) -> dict:
-    return json.loads(results_path(profile, notebook).read_text())
+    return json.loads(results_path(profile, notebook).read_text(encoding="utf-8"))

@@ -1,0 +1,53 @@
+"""Hub files from a local copy of the repository, and the error when neither the hub nor a copy is there."""
+import json
+
+import huggingface_hub.constants
+import pytest
+
+from cdr_utils import rmbench
+from cdr_utils.evals.answers import alpaca_eval_items
+from cdr_utils.hub import hub_file
+from cdr_utils.rewardbench import DatasetNotAvailable
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The hub as this machine sees it: unreachable (huggingface_hub reads HF_HUB_OFFLINE once, at import)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+def test_local_copy_is_read_like_the_repository(tmp_path):
+    (tmp_path / "total_dataset.json").write_text("[]", encoding="utf-8")
+    assert hub_file(str(tmp_path), "total_dataset.json") == tmp_path / "total_dataset.json"
+    with pytest.raises(FileNotFoundError, match="has no 'df_gamed.csv'"):
+        hub_file(str(tmp_path), "df_gamed.csv")
+
+
+def test_unreachable_hub_names_file_repository_and_the_way_out(offline):
+    with pytest.raises(FileNotFoundError) as err:
+        hub_file("no-such-org/no-such-data", "data.json")
+    text = str(err.value)
+    assert "'data.json'" in text and "'no-such-org/no-such-data'" in text and "hf download" in text
+
+
+def test_rmbench_and_alpaca_eval_read_local_copies(tmp_path, offline):
+    # RM-Bench's total_dataset.json schema: id, prompt, chosen/rejected as 3 styles, domain
+    rows = [{"id": i, "prompt": f"question {i}", "domain": d,
+             "chosen": [f"right {i} {s}" for s in range(3)], "rejected": [f"wrong {i} {s}" for s in range(3)]}
+            for i, d in enumerate(["chat", "math", "code", "safety-refuse"])]
+    rm = tmp_path / "RM-Bench"
+    rm.mkdir()
+    (rm / "total_dataset.json").write_text(json.dumps(rows), encoding="utf-8")
+    data = rmbench.load(str(rm))
+    assert len(data) == 4 and data[3]["prompt"] == [{"role": "user", "content": "question 3"}]
+    with pytest.raises(DatasetNotAvailable, match="THU-KEG/RM-Bench"):
+        rmbench.load("THU-KEG/RM-Bench")
+
+    ae = tmp_path / "alpaca_eval"
+    ae.mkdir()
+    (ae / "alpaca_eval_gpt4_baseline.json").write_text(json.dumps(
+        [{"instruction": "Say hi.", "output": "Hi!", "dataset": "helpful_base", "generator": "gpt4_1106_preview"}]),
+        encoding="utf-8")
+    assert alpaca_eval_items(str(ae)) == [{"id": 0, "instruction": "Say hi.", "reference": "Hi!",
+                                           "dataset": "helpful_base"}]
