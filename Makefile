@@ -20,7 +20,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup demo test prepare clean-cache figures docs
+.PHONY: setup demo dryrun test prepare clean-cache figures docs
 
 setup: $(STAMP) prepare
 
@@ -51,6 +51,16 @@ demo: setup
 	  echo "[demo] $$name done in $$(( $$(date +%s) - start )) s -> runs/$$run/$$name"; \
 	done; \
 	echo "[demo] all notebooks ran: executed copies and figures in runs/$$run/, headline numbers in results/$$run/"
+
+# The paper recipe on CPU, every hub data set and model replaced by a small local stand-in and the judge by a local
+# server (cdr_utils/studies/dryrun): the paper profile's code paths end to end before a GPU run.
+DRYRUN := .cache/dryrun
+JUDGE_PORT ?= 8765
+dryrun: setup
+	@$(PY) -m cdr_utils.studies.dryrun build --root $(DRYRUN)
+	@export CDR_JUDGE_API_KEY=dry-run CDR_JUDGE_BASE_URL=http://127.0.0.1:$(JUDGE_PORT)/v1; \
+	$(PY) -m cdr_utils.studies.dryrun serve --port $(JUDGE_PORT) & judge=$$!; trap "kill $$judge" EXIT; \
+	$(MAKE) --no-print-directory demo PROFILE=paper SET=@$(abspath $(DRYRUN))/overrides.yaml
 
 # After a cpu demo: the README's figures (figures/) and docs/RESULTS.md + the README's results table, from that run.
 figures:

@@ -7,7 +7,8 @@
     cdr pairs  --data rewards.jsonl --out pairs [--test-fraction 0.1] [--augment]   preference pairs (TRL format)
     cdr evaluate --strong S --weak W --data minibench|FILE|HUB_ID           RewardBench-style section table
 
-Data files are JSON (a list), JSONL or Parquet. A `prompt` is a list of {role, content} messages or a string
+The console script adds the study commands `plan` and `train` to this parser (studies/cli.py). Data files are
+JSON (a list), JSONL or Parquet. A `prompt` is a list of {role, content} messages or a string
 (one user turn). `score` and `reward` run on one process or several: under `torchrun --nproc_per_node K -m
 cdr_utils ...` or `accelerate launch --num_processes K -m cdr_utils ...` each process takes every K-th row and
 the first merges the parts in input order, so the output equals a one-process run (to fp32 round-off). With
@@ -238,12 +239,12 @@ def pairs_command(args) -> None:
 
 
 def load_bench(source: str, *, seed: int = 0, per_section=None, max_chars=None) -> Dataset:
-    """Labelled pairs to evaluate on: "minibench" (built offline from `seed`), a local file or a hub data set
-    (RewardBench's split "filtered"), then optionally a stratified sample of `per_section` rows per section.
+    """Labelled pairs to evaluate on: "minibench" (built offline from `seed`), a local file, or a hub data set or a
+    local copy of its repository (RewardBench's split "filtered"), then optionally a stratified sample of `per_section` rows per section.
     A local file is checked whole first: every bad record is listed (up to 20), with its line."""
     if source == "minibench":
         ds = rb.to_rows(load_minibench(seed), source="minibench")
-    elif Path(source).suffix in FORMATS or Path(source).exists():
+    elif Path(source).suffix in FORMATS or Path(source).is_file():
         rows, where = read_rows(source)
         check_records(rows, [bench_problems], where=where, source=source, require_id=True)
         ds = rb.to_rows(rows, source=Path(source).name, any_subset=True)
@@ -452,11 +453,12 @@ def _interrupt(signum, _frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(argv=None) -> None:
+def main(argv=None, parser: argparse.ArgumentParser | None = None) -> None:
     """Run a command. Bad input (a record, a file, an option, a path) stops it before any model work with one
     line per problem and exit status 2 (argparse's for options); another failure prints one line and exits 1;
-    an interrupt (Ctrl-C, SIGTERM) exits 130 saying how to resume. --debug shows the traceback instead."""
-    args = build_parser().parse_args(argv)
+    an interrupt (Ctrl-C, SIGTERM) exits 130 saying how to resume. --debug shows the traceback instead.
+    parser: build_parser() with more commands (the studies layer's `cdr`, studies/cli.py)."""
+    args = (parser or build_parser()).parse_args(argv)
     datasets.disable_progress_bars()  # save_to_disk / map bars; the scorers show their own
     rank = int(os.environ.get("RANK", "0"))
     previous = signal.getsignal(signal.SIGTERM)

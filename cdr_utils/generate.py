@@ -148,11 +148,12 @@ def generate_responses(model, tokenizer, prompts, *, n: int | None = None, confi
 def _generate_batch(model, tokenizer, texts, row_seeds, config, stops, pad) -> list[list[int]]:
     """Left-padded batch generation; returns each row's new token ids, cut after its first stop token."""
     device = next(model.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # decoder-only: new tokens follow the prompt
-    try:
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)  # template has BOS
-    finally:
-        tokenizer.padding_side = side
+    # left padding by hand (decoder-only: new tokens follow the prompt), with `pad`: Llama-3's tokenizer has no
+    # pad token, so tokenizer(..., padding=True) refuses it; the template has BOS, so no special tokens are added
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    width = max(map(len, ids))
+    enc = {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in ids]),
+           "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids])}
     gen_config = HFGenerationConfig(do_sample=False, num_beams=1, max_new_tokens=int(config.max_new_tokens),
                                   eos_token_id=stops, pad_token_id=pad)
     processors = LogitsProcessorList()

@@ -153,16 +153,16 @@ class OracleRouter:
 
 
 def make_router(kind: str, *, bench=None, model=None, tokenizer=None, chat_template=None, generate=None,
-                spec=None):
+                spec=None, dtype=None):
     """A router by kind: "oracle" (needs `bench`), "keyword", or "llm" (a model and tokenizer, a generate
-    function, or a models.ModelSpec `spec` to load)."""
+    function, or a models.ModelSpec `spec` to load in `dtype`)."""
     if kind == "oracle":
         return OracleRouter.from_bench(bench)
     if kind == "keyword":
         return KeywordRouter()
     if kind == "llm":
         if generate is None and model is None:
-            model, tokenizer = load_spec(spec)
+            model, tokenizer = load_spec(spec, dtype=dtype)
             chat_template = spec.chat_template
         return LLMRouter(model, tokenizer, generate=generate, chat_template=chat_template)
     raise ValueError(f"unknown router kind {kind!r}; expected 'oracle', 'keyword' or 'llm'")

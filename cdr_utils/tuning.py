@@ -206,12 +206,23 @@ def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: di
         trainer.save_model(str(tmp))  # model + processing_class; collective under DeepSpeed
     history = list(trainer.state.log_history)
     if main:
-        (tmp / "log_history.json").write_text(json.dumps(history, indent=1))
+        tokenizer.save_pretrained(tmp)  # the policy's own tokenizer, not the trainer's padded copy
+        (tmp / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
         meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, **extra}
-        (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str))
+        (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
         shutil.rmtree(output_dir, ignore_errors=True)
         tmp.rename(output_dir)
     return TuningResult(model.eval(), tokenizer, history, output_dir, n_rows)
+
+
+def _padded(tokenizer):
+    """The tokenizer the trainer pads with: a copy with pad = EOS when it has no pad token (Llama-3's has none;
+    TRL refuses to pad without one, and alignment-handbook sets the same). Padded positions are masked."""
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    padded = copy.deepcopy(tokenizer)
+    padded.pad_token = padded.eos_token
+    return padded
 
 
 def _scratch(output_dir) -> tuple[Path, Path]:
@@ -232,7 +243,7 @@ def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
     text_pairs = to_text_pairs(pairs, tokenizer)
     model.train()
     with _trl_deprecations_silenced():
-        trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=tokenizer,
+        trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=_padded(tokenizer),
                              peft_config=_peft_config(recipe), callbacks=[StepProgress("SimPO training")])
         trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
         trainer.train()
@@ -258,7 +269,7 @@ def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, se
     model.train()
     with _trl_deprecations_silenced():
         trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
-                             processing_class=tokenizer, peft_config=peft_config,
+                             processing_class=_padded(tokenizer), peft_config=peft_config,
                              callbacks=[StepProgress(f"{'reward-augmented ' if method == 'ra_dpo' else ''}DPO training")])
         trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
         trainer.train()

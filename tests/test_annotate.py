@@ -134,3 +134,34 @@ def test_policy_samples_through_vllm_when_the_profile_asks(outputs, fake_vllm):
     [folder] = (outputs / "smoke" / "samples").iterdir()
     assert json.loads((folder / "manifest.json").read_text())["settings"]["generation"]["backend"] == "vllm"
     assert all(s["generator"].endswith("(vllm)") for row in samples["samples"] for s in json.loads(row))
+
+
+def test_the_llm_router_is_loaded_once(outputs, monkeypatch):
+    """The LLM router is the strong model already in memory (the paper's 7B loaded once, not once per call); a
+    separate router_model is loaded once per reward, in the recipe's dtype, however many prompts it routes."""
+    from cdr_utils import logprobs, router
+
+    loads = []
+    for module in (logprobs, router):
+        real = module.load_spec
+        monkeypatch.setattr(module, "load_spec", lambda spec, real=real, **kw: loads.append((str(spec), kw))
+                            or real(spec, **kw))
+    P = profiles.get_profile("smoke", {"annotation.pair": "profile", "annotation.customize": True,
+                                       "customize.router": "llm", "customize.mode": "criteria", "dtype": "float32"})
+    prompts = [[{"role": "user", "content": f"Question {i}: what is {i} + {i}?"}] for i in range(5)]
+    rows = [{"prompt": p, "responses": ["It is.", "No idea."]} for p in prompts]
+    reward = annotate.annotation_reward(P, progress=False)
+    assert reward.router.model is reward.strong.model
+    from cdr_utils.rewards import score_candidates
+    score_candidates(reward, rows)
+    score_candidates(reward, rows)
+    assert [name for name, _ in loads] == [str(P.strong), str(P.weak)]
+
+    loads.clear()
+    separate = profiles.ModelSpec("tiny-random-gpt2", seed=3)
+    P2 = dataclasses.replace(P, customize=dataclasses.replace(P.customize, router_model=separate))
+    reward = annotate.annotation_reward(P2, progress=False)
+    score_candidates(reward, rows)
+    assert reward.router.model is not reward.strong.model and len(reward.router.answers) == 5
+    assert sorted(name for name, _ in loads) == sorted([str(P.strong), str(P.weak), str(separate)])
+    assert all(kw.get("dtype") == "float32" for _, kw in loads)

@@ -27,6 +27,19 @@ def test_same_seed_same_samples_any_batching(tiny_llama):
     assert other != a
 
 
+def test_a_tokenizer_without_pad_token_batches_the_same(tiny_llama):
+    """Llama-3's tokenizer has no pad token: batches are padded with a stop token, masked, same samples."""
+    import copy
+
+    model, tok = tiny_llama
+    no_pad = copy.deepcopy(tok)
+    no_pad.pad_token = None
+    assert no_pad.pad_token_id is None
+    a = generate_responses(model, tok, PROMPTS, n=2, config=CFG, seed=5, batch_size=6, progress=False)
+    b = generate_responses(model, no_pad, PROMPTS, n=2, config=CFG, seed=5, batch_size=6, progress=False)
+    assert a == b
+
+
 def test_records_settings_and_fixed_seed_list(tiny_llama):
     model, tok = tiny_llama
     cfg = GenerationConfig(n=2, temperature=0.7, top_p=0.95, max_new_tokens=6, seeds=(13, 21, 42))

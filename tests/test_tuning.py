@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers import AutoTokenizer
 
 from cdr_utils import LogProbScorer, RecordError, load_model
 from cdr_utils.studies.profiles import get_profile
@@ -86,6 +87,23 @@ def test_simpo_loss_is_pure_simpo_and_falls(saved_pairs, tmp_path):
     assert result.n_rows == len(PAIRS)
     meta = json.loads((tmp_path / "simpo" / "cdr_tuning.json").read_text())
     assert meta["recipe"]["gamma"] == gamma and meta["method"] == "simpo"
+
+
+def test_a_tokenizer_without_pad_token_trains_the_same(saved_pairs, tmp_path):
+    """Llama-3's tokenizer has no pad token (TRL refuses to pad without one): training pads with EOS, masked, so
+    the losses equal those with a pad token; the checkpoint keeps the tokenizer as it was."""
+    runs = []
+    for pad in (True, False):
+        model, tok = load_model("tiny-random-llama", seed=0)
+        if not pad:
+            tok = copy.deepcopy(tok)
+            tok.pad_token = None
+        recipe = PreferenceRecipe(beta=2.5, gamma=1.375, learning_rate=3e-3, max_steps=2, batch_size=4,
+                                  per_device_batch_size=4, warmup_ratio=0.0, max_length=256)
+        runs.append(train_simpo(model, tok, saved_pairs, recipe, tmp_path / f"pad-{pad}"))
+    assert _losses(runs[1].log_history) == pytest.approx(_losses(runs[0].log_history), rel=1e-5)
+    assert runs[1].tokenizer.pad_token is None
+    assert AutoTokenizer.from_pretrained(tmp_path / "pad-False").pad_token is None
 
 
 def test_dpo_starts_at_log2_and_falls(saved_pairs, tmp_path):
@@ -166,3 +184,28 @@ def test_load_tuned_trains_once_then_loads(saved_pairs, tmp_path, monkeypatch):
         first.tokenizer.apply_chat_template(prompts[0], tokenize=False)
     with pytest.raises(AssertionError, match="trained again"):
         checkpoints.load_tuned("smoke", "simpo", pairs=saved_pairs.select(range(3)))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_a_checkpoint_reloads_in_the_recipe_dtype_on_the_gpu(saved_pairs, tmp_path, monkeypatch, dtype):
+    """A checkpoint comes back in the recipe's dtype (not the device's default) and is moved to the GPU when there
+    is one (here a GPU that only records the move): notebook 06 samples the 8B policy from it."""
+    from cdr_utils.studies import artifacts, checkpoints
+
+    monkeypatch.setattr(artifacts, "OUTPUTS", tmp_path)
+    P = get_profile("smoke", {"dtype": dtype})
+    first = checkpoints.load_tuned(P, "simpo", pairs=saved_pairs)
+    assert first.model.dtype == getattr(torch, dtype)
+    moves, to = [], torch.nn.Module.to
+
+    def record(module, *args, **kwargs):
+        moves.append(str(args[0] if args else kwargs.get("device")))
+        return module if moves[-1] == "cuda" else to(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.nn.Module, "to", record)
+    again = checkpoints.load_tuned(P, "simpo", pairs=saved_pairs)
+    assert again.output_dir == first.output_dir and "cuda" in moves
+    assert {p.dtype for p in again.model.parameters()} == {getattr(torch, dtype)}
+    for (k, v), w in zip(first.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(v, w), k

@@ -90,7 +90,8 @@ def alpaca_eval_df_gamed(source: str | Path = ALPACA_EVAL_HUB) -> pd.DataFrame:
 
 
 def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) -> list[dict]:
-    """[{uid, category, prompt, reference}] (reference = the version's baseline answer)."""
+    """[{uid, category, prompt, reference}] (reference = the version's baseline answer: arena_hard_baseline's
+    for a hub id or local copy `source`, None without one)."""
     if source == "offline":
         root = _package_dir() / "arena_hard/data/arena-hard-v2.0"
         questions = read_jsonl(root / "question.jsonl")
@@ -100,15 +101,20 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
                 for q in questions]
     try:
         rows = load_dataset(source, split="train")
-    except Exception as err:
-        raise FileNotFoundError(f"could not load the Arena-Hard questions {source!r} ({type(err).__name__}); "
-                                "it needs hub access or a local copy") from err
-    refs = {}
-    if baseline is not None:  # (repo, repo_type, file) of the baseline's model_answer JSONL (v0.1 layout)
-        for a in read_jsonl(hub_file(baseline[0], baseline[2], baseline[1])):
-            refs[a["question_id"]] = a["choices"][0]["turns"][0]["content"]
+    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
+        raise FileNotFoundError(f"could not load the Arena-Hard questions {source!r} (split 'train', "
+                                f"{type(err).__name__}). Without hub access, copy them where the hub is reachable "
+                                f"(`hf download {source} --repo-type dataset --local-dir DIR`).") from err
+    refs = arena_hard_baseline(baseline) if baseline is not None else {}
     return [{"uid": r["question_id"], "category": r.get("category", ""), "prompt": r["turns"][0]["content"],
              "reference": refs.get(r["question_id"])} for r in rows]
+
+
+def arena_hard_baseline(baseline: tuple[str, str, str]) -> dict[str, str]:
+    """{question_id: answer} from (repo or local copy, repo type, file) of the baseline's FastChat model_answer
+    JSONL (Arena-Hard v0.1's layout: choices[0].turns[0].content)."""
+    return {a["question_id"]: a["choices"][0]["turns"][0]["content"]
+            for a in read_jsonl(hub_file(baseline[0], baseline[2], repo_type=baseline[1]))}
 
 
 def mt_bench_items(source: str) -> list[dict]:

@@ -13,6 +13,6 @@ the core never imports it.
     benchmarks.py      notebook 06: answers, judgments and tables
     plots.py           the figures
 """
-from .profiles import PROFILES, Profile, get_profile, load_reward, load_scorer
+from .profiles import PROFILES, Profile, get_profile, load_policy, load_reward, load_scorer
 
-__all__ = ["PROFILES", "Profile", "get_profile", "load_reward", "load_scorer"]
+__all__ = ["PROFILES", "Profile", "get_profile", "load_policy", "load_reward", "load_scorer"]

@@ -26,14 +26,15 @@ from datasets import Dataset, load_dataset, load_from_disk
 from ..chat import prompt_id
 from ..generate import drop_identical, generate_responses, generation_backend
 from ..minibench import alpaca_eval_path
-from ..models import CACHE_DIR, load_spec
+from ..models import CACHE_DIR
 from ..pairs import build_pairs, split_by_prompt
 from ..records import read_jsonl, write_records, write_text
+from ..rewardbench import DatasetNotAvailable
 from ..rewards import DensityRatioReward, score_candidates
 from ..router import make_router
 from .artifacts import artifact, artifact_path, settings_key
 from .pair_selection import best_pair
-from .profiles import get_profile, load_reward
+from .profiles import get_profile, load_policy, load_reward, recipe_key
 
 SMOKE_PROMPTS = (  # project-written, short: the smoke profile's tiny models have 512 positions
     "Say hello in one short sentence.", "What is 12 * 7?", "Name three colours.", "Write a haiku about the sea.",
@@ -73,12 +74,15 @@ def load_prompts(profile) -> list[list[dict]]:
         return [_user(t) for t in SMOKE_PROMPTS[:cfg.n_prompts]]
     if cfg.prompts == "offline":
         return offline_prompts(cfg.n_prompts, P.seed, cfg.max_prompt_chars)
-    try:
-        data = load_dataset(cfg.prompts, split="train_prefs")
-    except Exception as err:
-        raise FileNotFoundError(f"the prompt set {cfg.prompts!r} of profile {P.name!r} could not be loaded "
-                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it "
-                                "needs hub access, or a local copy passed as AnnotationConfig(prompts=DIR)") from err
+    with recipe_key(P, "annotation.prompts"):
+        try:
+            data = load_dataset(cfg.prompts, split="train_prefs")
+        except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
+            raise DatasetNotAvailable(
+                f"could not load the prompt set {cfg.prompts!r} (split 'train_prefs'): "
+                f"{str(err).splitlines()[0].rstrip('.') if str(err) else type(err).__name__}. Without hub access, "
+                f"copy it where the hub is reachable (`hf download {cfg.prompts} --repo-type dataset --local-dir DIR`)"
+                ".") from err
     texts = [t for t in data["prompt"] if len(t) <= cfg.max_prompt_chars]
     return [_user(t) for t in (texts if cfg.n_prompts is None else texts[:cfg.n_prompts])]
 
@@ -102,7 +106,7 @@ def annotation_reward(profile, *, progress: bool | None = None) -> DensityRatioR
     P = _profile(profile)
     strong, weak, custom, router = reward_setup(P)
     if router == "llm" and P.customize.router_model is not None:
-        router = make_router("llm", spec=P.customize.router_model)
+        router = make_router("llm", spec=P.customize.router_model, dtype=P.dtype)
     return load_reward(P, strong=strong, weak=weak, reduction=P.annotation.reduction, customization=custom,
                        apply_to=P.customize.apply_to, router=router, cache_dir=CACHE_DIR / "scores",
                        progress=progress)
@@ -145,7 +149,7 @@ def policy_samples(profile, rebuild: bool = False, *, progress: bool = True):
                 raise ValueError(f"policy {g.policy}: the vLLM backend samples whole models with their own template")
             model, tok = g.policy.name, None
         else:
-            model, tok = load_spec(g.policy, dtype=P.dtype)
+            model, tok = load_policy(P)
         candidates = generate_responses(model, tok, prompts, n=g.n, config=g, seed=P.seed, progress=progress,
                                         generator_name=str(g.policy))
         Dataset.from_dict({

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from .. import rewardbench as rb
 from ..minibench import load_minibench, stratified_subset
+from ..reward_benchmarks import evaluate_benchmark
+from .profiles import recipe_key
 
 
 def load_profile_bench(profile, *, per_section=None, seed: int = 0):
@@ -17,6 +19,18 @@ def load_profile_bench(profile, *, per_section=None, seed: int = 0):
     elif Path(profile.bench).suffix in (".json", ".jsonl", ".parquet"):
         ds = rb.load_local(profile.bench)
     else:
-        ds = rb.load_hub(profile.bench)
+        with recipe_key(profile, "bench"):
+            ds = rb.load_hub(profile.bench)
     return stratified_subset(ds, None if per_section == "all" else per_section, seed, section_of=rb.SUBSET_SECTION,
                              max_chars=profile.bench_max_chars)
+
+
+def profile_benchmark(profile, reward, name: str, *, seed: int = 0) -> dict:
+    """reward_benchmarks.evaluate_benchmark on the recipe's RewardBench 2 ("rewardbench2") or RM-Bench ("rm-bench")
+    data (its `data` and `per_group` keys, the bench's max_chars); a data set that cannot be reached fails naming
+    the recipe key."""
+    key = {"rewardbench2": "rewardbench2", "rm-bench": "rm_bench"}[name]
+    cfg = getattr(profile, key)
+    with recipe_key(profile, f"{key}.data"):
+        return evaluate_benchmark(reward, name, cfg.data, per_section=cfg.per_group, seed=seed,
+                                  max_chars=profile.bench_max_chars)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evals.answers import (alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_items, generate_answers,
-                             mt_bench_items, pick, write_answers)
+from ..evals.answers import (alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_baseline, arena_hard_items,
+                             generate_answers, mt_bench_items, pick, write_answers)
 from ..evals.judges import HttpJudge, ReferenceProxyJudge
 from ..evals.scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
                              summary_table)
@@ -24,7 +24,7 @@ from ..models import CACHE_DIR
 from ..records import read_records, write_records, write_text
 from .annotate import load_prompts
 from .artifacts import artifact
-
+from .profiles import recipe_key
 
 # The papers' figures (Llama-3-8B-Instruct, official judges and baselines): Arena-Hard v0.1 (GPT-4-Turbo judge,
 # gpt-4-0314 baseline), AlpacaEval 2 LC (GPT-4-Turbo), MT-Bench (GPT-4). The tuned row is the CDR paper's
@@ -40,11 +40,16 @@ def load_benchmarks(profile) -> dict[str, list[dict]]:
     exclude: set[str] = set()
     if profile.annotation.prompts == "offline":  # never score a policy on its training prompts
         exclude = {p[-1]["content"] for p in load_prompts(profile)}
-    try:
-        alpaca, arena = alpaca_eval_items(cfg.alpaca_eval), arena_hard_items(cfg.arena_hard, cfg.arena_hard_baseline)
+    with recipe_key(profile, "evals.alpaca_eval"):
+        alpaca = alpaca_eval_items(cfg.alpaca_eval)
+    with recipe_key(profile, "evals.arena_hard"):
+        arena = arena_hard_items(cfg.arena_hard)
+    if cfg.arena_hard_baseline and cfg.arena_hard != "offline":
+        with recipe_key(profile, "evals.arena_hard_baseline"):
+            refs = arena_hard_baseline(cfg.arena_hard_baseline)
+        arena = [{**it, "reference": refs.get(it["uid"])} for it in arena]
+    with recipe_key(profile, "evals.mt_bench"):
         mt = mt_bench_items(cfg.mt_bench)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"profile {profile.name!r}: {err}") from err
     return {"alpaca_eval": pick(alpaca, lambda it: it["instruction"], cfg.n_alpaca_eval, cfg.max_prompt_chars,
                                 cfg.seed, exclude),
             "arena_hard": pick(arena, lambda it: it["prompt"], cfg.n_arena_hard, cfg.max_prompt_chars,
@@ -178,7 +183,5 @@ def _df_gamed(profile):
     """The profile's df_gamed.csv (evals.df_gamed), or None; a failure names the recipe key."""
     if profile.evals.df_gamed is None:
         return None
-    try:
+    with recipe_key(profile, "evals.df_gamed"):
         return alpaca_eval_df_gamed(profile.evals.df_gamed)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"profile {profile.name!r}, key evals.df_gamed: {err}") from err

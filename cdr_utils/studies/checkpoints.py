@@ -14,11 +14,11 @@ import hashlib
 import json
 import os
 
-from ..models import load_model, load_spec
+from ..models import load_model
 from ..tuning import METHODS, TuningResult, train_dpo, train_reward_augmented_dpo, train_simpo
 from .annotate import onpolicy_pairs
 from .artifacts import artifact
-from .profiles import get_profile
+from .profiles import get_profile, load_policy
 
 
 def recipe_for(profile, method: str):
@@ -51,7 +51,7 @@ def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> Tu
     settings, trained = checkpoint_settings(profile, method, pairs), []
 
     def build(folder):
-        model, tok = load_spec(profile.generation.policy, dtype=profile.dtype)
+        model, tok = load_policy(profile)
         train = {"simpo": train_simpo, "dpo": train_dpo, "ra_dpo": train_reward_augmented_dpo}[method]
         kwargs = {"levels": profile.annotation.rating_levels} if method == "ra_dpo" else {}
         trained.append(train(model, tok, pairs, recipe_for(profile, method), folder, seed=profile.seed,

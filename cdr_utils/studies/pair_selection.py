@@ -79,9 +79,9 @@ def score_pool(profile, bench=None, *, cache_dir="default", seed: int = 0, **opt
     cache_dir = CACHE_DIR / "scores" if cache_dir == "default" else cache_dir
     kw = {**({"cache_dir": cache_dir} if cache_dir is not None else {}), **options}
     specs, sums, counts, stats, seconds = pool_of(profile), [], [], [], []
-    for spec in specs:
+    for i, spec in enumerate(specs):
         start = time.time()
-        scorer = load_scorer(profile, spec, key="pool", **kw)
+        scorer = load_scorer(profile, spec, key=f"pool.{i}" if profile.pool else ("strong", "weak")[i], **kw)
         out = scorer.score(prompts, responses, record_ids=ids)
         sums.append(out.sum)
         counts.append(out.n_tokens)
@@ -146,10 +146,12 @@ def single_model_table(pool: PoolScores) -> pd.DataFrame:
 
 
 def published_scores(profile, specs) -> np.ndarray:
-    """(M,) the pair study's published score of each model (NaN where none is configured or filled in)."""
+    """(M,) the pair study's published score of each model (NaN where none is configured or filled in), found by
+    the model's name, or by its label for a local copy labelled with the hub id."""
     column = PUBLISHED[profile.pair_study.performance]
     table = {row[0]: row[column] for row in profile.pair_study.published}
-    return np.array([np.nan if table.get(s.name) is None else float(table[s.name]) for s in specs])
+    scores = [table.get(s.name, table.get(s.label)) for s in specs]
+    return np.array([np.nan if v is None else float(v) for v in scores])
 
 
 # -- gap versus accuracy -----------------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ YAML recipes (configs/profiles/{smoke,cpu,paper}.yaml, or a user's own file), re
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 
 from ..customize import Customization
 from ..generate import GenerationConfig
 from ..logprobs import LogProbScorer
-from ..models import ModelNotAvailable, ModelSpec
+from ..models import ModelNotAvailable, ModelSpec, load_spec
+from ..rewardbench import DatasetNotAvailable
 from ..rewards import DensityRatioReward
 from ..tuning import PreferenceRecipe
 from .recipes import apply_overrides, build, parse_overrides, read_recipe, settings_hash
@@ -173,14 +175,31 @@ def get_profile(name: str | None = None, overrides=None) -> Profile:
     return build(Profile, {**data, "recipe": recipe}, source=str(path))
 
 
+@contextlib.contextmanager
+def recipe_key(profile: Profile, key: str):
+    """Re-raise a model or data set that cannot be reached (ModelNotAvailable, DatasetNotAvailable,
+    FileNotFoundError: their messages name it and the `hf download` command that makes a local copy) as the same
+    error naming the profile and the recipe key to point at that copy."""
+    try:
+        yield
+    except (ModelNotAvailable, DatasetNotAvailable, FileNotFoundError) as err:
+        raise type(err)(f"profile {profile.name!r}, recipe key {key!r}: {err} With a local copy DIR, override the "
+                        f"key: make demo PROFILE={profile.recipe} SET='{key}=DIR' (papermill: -p overrides "
+                        f"'{key}=DIR').") from err
+
+
 def load_scorer(profile: Profile, spec: ModelSpec, *, key: str = "strong", **options) -> LogProbScorer:
     """A scorer for `spec` with the profile's dtype and token budget (options override them). A model that
-    cannot be loaded fails with the profile and the recipe key that names it."""
+    cannot be loaded fails naming the profile and the recipe key (`key`, e.g. "strong" or "pool.3")."""
     kw = {"dtype": profile.dtype, "max_batch_tokens": profile.max_batch_tokens, **options}
-    try:
+    with recipe_key(profile, f"{key}.name"):
         return LogProbScorer.from_pretrained(spec, **kw)
-    except ModelNotAvailable as err:
-        raise ModelNotAvailable(f"profile {profile.name!r}, {key} model: {err}") from err
+
+
+def load_policy(profile: Profile):
+    """(model, tokenizer) of the recipe's policy (generation.policy) in the profile's dtype."""
+    with recipe_key(profile, "generation.policy.name"):
+        return load_spec(profile.generation.policy, dtype=profile.dtype)
 
 
 def load_reward(profile: Profile, reduction: str = "sum", *, strong: ModelSpec | None = None,
