@@ -3,7 +3,7 @@ and a Ties-like subset, all labels true by construction.
 
 RewardBench 2 (Malik et al. 2025, arXiv 2506.01937; hub data set allenai/reward-bench-2, split test) has 1,865
 prompts in six subsets and no offline copy. Rows here follow its schema as checked in
-/work/scratch/peer16/REPORT.md section 1.2: `id` (string), `prompt` (one user turn, a string), `chosen` (list),
+docs/HUB.md section 1.2: `id` (string), `prompt` (one user turn, a string), `chosen` (list),
 `rejected` (list), `num_correct`, `num_incorrect`, `total_completions`, `subset`, plus `meta` (a JSON string
 saying how the row was made). Best-of-4 rows have 1 chosen and 3 rejected; scored by rewardbench2.py (a prompt
 scores 1 when its correct completion is strictly on top, 1/k in a k-way tie for the top, else 0).

@@ -2,7 +2,7 @@
 reward's preference for length and for markdown can be measured (labels true by construction).
 
 RM-Bench (Liu et al. 2024, arXiv 2410.16184; hub data set THU-KEG/RM-Bench) has no offline copy. Rows follow its
-schema as checked in /work/scratch/peer16/REPORT.md section 1.3: `id` (int), `prompt` (a string), `chosen` and
+schema as checked in docs/HUB.md section 1.3: `id` (int), `prompt` (a string), `chosen` and
 `rejected` (3 responses each, ordered concise / detailed plain text / detailed markdown), `domain`; plus `meta`
 (a JSON string saying how the row was made). Scored by rmbench.py (3x3 strict-win matrix: hard = the chosen
 response in a plainer style than the rejected one, normal = same style, easy = the chosen one in a richer style).

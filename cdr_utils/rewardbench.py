@@ -218,7 +218,7 @@ def load_hub(name: str = HUB_ID, split: str = "filtered", revision: str | None =
         raise DatasetNotAvailable(
             f"could not load the data set {name!r} (split {split!r}) from the Hugging Face hub: "
             f"{str(err).splitlines()[0].rstrip('.')}. Without hub access, download it elsewhere (`hf download {name} "
-            "--repo-type dataset --local-dir DIR`) and load its parquet file with rewardbench.load_local.") from err
+            "--repo-type dataset --local-dir DIR`) and pass DIR instead of the hub id.") from err
     return to_rows(ds.to_list(), source=name)
 
 

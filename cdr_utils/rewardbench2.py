@@ -23,7 +23,7 @@ Units: subset scores are fractions in [0, 1] (as the official results file); the
   0.30 tied accuracy + 0.30 ref accuracy + 0.20 preferred + 0.20 preferred_hard + 0.01 margin score
   (accuracies over all ref / all tied prompts).
 
-Loading (`load`): the hub data set (split test; rows as /work/scratch/peer16/REPORT.md section 1.2 found them:
+Loading (`load`): the hub data set (split test; rows as docs/HUB.md section 1.2 found them:
 id string, prompt string, chosen / rejected lists, num_correct, num_incorrect, total_completions, models,
 subset, additional_metadata), a local .json / .jsonl / .parquet copy, or "minibench": the offline best-of-4
 part (minibench_bo4.py, subsets mini-focus / mini-math / mini-code / mini-safety / mini-ties, the last scored
@@ -195,8 +195,7 @@ def load_hub(name: str = HUB_ID, split: str = SPLIT, revision: str | None = None
         raise DatasetNotAvailable(
             f"could not load the data set {name!r} (split {split!r}) from the Hugging Face hub: "
             f"{str(err).splitlines()[0].rstrip('.')}. Without hub access, download it elsewhere (`hf download {name} "
-            "--repo-type dataset --local-dir DIR`) and pass its parquet file (DIR/data/test-*.parquet) as a local "
-            "file (rewardbench2.load_local).") from err
+            "--repo-type dataset --local-dir DIR`) and pass DIR instead of the hub id.") from err
     return to_rows(ds.to_list(), source=name)
 
 

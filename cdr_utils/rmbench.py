@@ -14,7 +14,7 @@ safety-refuse and safety-response pool (example-weighted) into safety. Overall: 
 official code); `score_rmbench` also gives the overall in percent.
 
 Loading (`load`): the hub data set's one file `total_dataset.json` (what the official runner reads; the hub repo
-holds only it and a README, /work/scratch/peer16/REPORT.md section 1.3, so it is fetched with hf_hub_download
+holds only it and a README, docs/HUB.md section 1.3, so it is fetched with hf_hub_download
 rather than through a split name that was not verified), a local .json / .jsonl / .parquet copy, or
 "minibench": the offline style part (minibench_style.py). Prompts become message lists.
 """
@@ -144,8 +144,8 @@ def load_hub(name: str = HUB_ID, filename: str = HUB_FILE, revision: str | None 
         raise DatasetNotAvailable(
             f"could not fetch {filename!r} of the data set {name!r} from the Hugging Face hub ({type(err).__name__}). "
             f"Without hub access, download it elsewhere (`hf download {name} {filename} --repo-type dataset "
-            "--local-dir DIR`, or data/total_dataset.json of github.com/THU-KEG/RM-Bench) and pass the file as a "
-            "local file (rmbench.load_local).") from err
+            "--local-dir DIR`, or data/total_dataset.json of github.com/THU-KEG/RM-Bench into DIR) and pass DIR "
+            "instead of the hub id.") from err
     return to_rows(read_records(path), source=name)
 
 

@@ -24,12 +24,14 @@ import contextlib
 import copy
 import dataclasses
 import json
+import math
 import os
 import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
@@ -64,6 +66,11 @@ class PreferenceRecipe:
     lora_alpha: int = 32
 
 
+# Changes when the training procedure changes what a checkpoint holds (2: low-precision policies train on fp32
+# master weights), so that checkpoints made before are not reused (studies/checkpoints.py keys them by it).
+TRAINING_VERSION = 2
+
+
 @dataclass
 class TuningResult:
     """model: the trained policy (LoRA adapters merged), eval mode; log_history: the trainer's per-step logs
@@ -73,6 +80,45 @@ class TuningResult:
     log_history: list[dict]
     output_dir: Path
     n_rows: int  # training rows the trainer saw per epoch
+    # {"training", "saved"}: share of parameter tensors with an entry the training changed, in the training precision
+    # and as saved (None: not measured, under DeepSpeed); they differ where updates are below the saved dtype's
+    # resolution (bf16: 8 bits)
+    changed: dict | None = None
+
+
+def warmup_only(recipe, steps: int) -> bool:
+    """Whether every one of `steps` optimizer steps ran at learning rate 0. transformers' warm-up schedule gives
+    step k the rate lr x k / ceil(warmup_ratio x steps) during warm-up, so step 0 runs at 0 whenever there is a
+    warm-up: a run of one step (fewer rows than one batch of the recipe) leaves the policy as it was."""
+    return steps == 0 or (steps == 1 and math.ceil(recipe.warmup_ratio * steps) >= 1)
+
+
+def _deepspeed() -> bool:
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
+def _tensor_sums(model) -> list[float]:
+    """One float64 sum per parameter tensor: what tells whether training changed it, without a copy of the model."""
+    return [float(torch.sum(p.detach(), dtype=torch.float64)) for p in model.parameters()]
+
+
+def _fp32_master(model):
+    """(model to train, dtype to save in). Weights in bf16 / fp16 would take the optimizer's steps in their own
+    precision, where an update of lr 1e-6 rounds to nothing (bf16 resolves ~1 part in 256): train them in fp32
+    (on a GPU under bf16 autocast), as DeepSpeed does with its fp32 master weights, then save in the weights'
+    dtype. Under DeepSpeed the model is left to it."""
+    dtype = next(model.parameters()).dtype
+    if dtype in (torch.bfloat16, torch.float16) and not _deepspeed():
+        return _cast_parameters(model, torch.float32), dtype
+    return model, dtype
+
+
+def _cast_parameters(model, dtype):
+    """The parameters in `dtype`, buffers as they are (model.to(dtype) would also round fp32 buffers such as the
+    rotary frequencies, and the policy would no longer compute what it computed before training)."""
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    return model
 
 
 def _assistant_text(turns, record, field: str) -> str:
@@ -189,30 +235,37 @@ def _peft_config(recipe):
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: dict) -> TuningResult:
-    """Save model + tokenizer + logs into output_dir atomically (tmp dir, rename). LoRA adapters are merged
-    first; full fine-tuning saves through the trainer, which gathers ZeRO-3-sharded weights."""
+def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: dict, dtype, before) -> TuningResult:
+    """Save model + tokenizer + logs into output_dir atomically (tmp dir, rename), the weights in `dtype` (the
+    policy's before training). LoRA adapters are merged first; full fine-tuning saves through the trainer, which
+    gathers ZeRO-3-sharded weights. `before`: _tensor_sums of the policy before training (None: not measured)."""
     tmp = output_dir.with_name(output_dir.name + ".tmp")
     main = trainer.is_world_process_zero()
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
+    model = trainer.model.merge_and_unload() if recipe.lora_rank > 0 else trainer.model
+    changed = None
+    if before is not None:
+        trained = _tensor_sums(model)
+        model = _cast_parameters(model, dtype)
+        saved = _tensor_sums(model)
+        changed = {"training": float(np.mean([a != b for a, b in zip(before, trained)])),
+                   "saved": float(np.mean([a != b for a, b in zip(before, saved)]))}
     if recipe.lora_rank > 0:
-        model = trainer.model.merge_and_unload()
         if main:
             model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
     else:
-        model = trainer.model
+        trainer.model = model
         trainer.save_model(str(tmp))  # model + processing_class; collective under DeepSpeed
     history = list(trainer.state.log_history)
     if main:
         tokenizer.save_pretrained(tmp)  # the policy's own tokenizer, not the trainer's padded copy
         (tmp / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
-        meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, **extra}
+        meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, "changed": changed, **extra}
         (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
         shutil.rmtree(output_dir, ignore_errors=True)
         tmp.rename(output_dir)
-    return TuningResult(model.eval(), tokenizer, history, output_dir, n_rows)
+    return TuningResult(model.eval(), tokenizer, history, output_dir, n_rows, changed)
 
 
 def _padded(tokenizer):
@@ -241,6 +294,8 @@ def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
     output_dir, scratch = _scratch(output_dir)
     args = simpo_config(recipe, scratch, seed)
     text_pairs = to_text_pairs(pairs, tokenizer)
+    before = None if _deepspeed() else _tensor_sums(model)
+    model, dtype = _fp32_master(model)
     model.train()
     with _trl_deprecations_silenced():
         trainer = CPOTrainer(model=model, args=args, train_dataset=text_pairs, processing_class=_padded(tokenizer),
@@ -248,7 +303,8 @@ def train_simpo(model, tokenizer, pairs, recipe, output_dir, *, seed: int = 0,
         trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
         trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)
-    return _finish(trainer, tokenizer, recipe, output_dir, len(text_pairs), {"method": "simpo", **(extra or {})})
+    return _finish(trainer, tokenizer, recipe, output_dir, len(text_pairs), {"method": "simpo", **(extra or {})},
+                   dtype, before)
 
 
 def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, seed: int = 0,
@@ -266,6 +322,8 @@ def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, se
     if ref_model is not None:
         ref_model = ref_model.eval().requires_grad_(False)
     args = dpo_config(recipe, scratch, seed)
+    before = None if _deepspeed() else _tensor_sums(model)
+    model, dtype = _fp32_master(model)
     model.train()
     with _trl_deprecations_silenced():
         trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
@@ -274,7 +332,8 @@ def train_dpo(model, tokenizer, pairs, recipe, output_dir, *, ref_model=None, se
         trainer.remove_callback(PrinterCallback)  # the per-step logs stay in log_history, not on stdout
         trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)
-    return _finish(trainer, tokenizer, recipe, output_dir, len(pairs), {**(extra or {}), "method": method})
+    return _finish(trainer, tokenizer, recipe, output_dir, len(pairs), {**(extra or {}), "method": method}, dtype,
+                   before)
 
 
 def train_reward_augmented_dpo(model, tokenizer, pairs, recipe, output_dir, *, levels: int = 10, edges=None,

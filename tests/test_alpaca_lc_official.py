@@ -3,8 +3,8 @@
 The figures below were produced by alpaca_eval 0.6.6 (tatsu-lab/alpaca_eval v0.6.6, f19c323d; resolved with
 scikit-learn 1.9.1, pandas 3.1.1, numpy 2.4.6, patsy 1.0.3) in a side virtualenv:
 
-    python3 -m venv venv && venv/bin/pip install alpaca_eval==0.6.6
-    venv/bin/python alpaca_lc_reference.py > alpaca_lc_reference.json      # in /work/scratch/peer17
+    python3 -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install alpaca_eval==0.6.6
+    cd tests/peers && /tmp/peer-venv/bin/python alpaca_lc_reference.py > alpaca_lc_reference.json
 
 whose essential lines are
 
@@ -37,7 +37,7 @@ BASELINE = "gpt4_1106_preview"
 INPUTS_SHA256 = "29210ac51c53acaa870ea6dab85a80d52cda0d48d4559b80dc59a7f824ad969b"  # printed by the script
 
 
-def make_lc_inputs(seed=17, n=300):  # verbatim copy of /work/scratch/peer17/lc_inputs.py
+def make_lc_inputs(seed=17, n=300):  # verbatim copy of tests/peers/lc_inputs.py
     rng = np.random.default_rng(seed)
     difficulty = np.round(rng.normal(0.0, 1.0, n), 6)
     base_len = rng.integers(200, 2000, n)
@@ -148,7 +148,7 @@ def test_df_gamed_from_a_path_and_explicit_indices(inputs, tmp_path):
     _check(length_controlled_win_rate(part, df_gamed=gamed, instruction_index=mapping),
            "length_controlled_v1/model_mixed")
     # records carrying their index, in a shuffled order: alpaca_eval 0.6.6 gave 53.235941573890535 (LC) and
-    # 0.8807247709173528 (SE) (/work/scratch/peer17/alpaca_lc_shuffled.py: the same records and permutation)
+    # 0.8807247709173528 (SE) (tests/peers/alpaca_lc_shuffled.py: the same records and permutation)
     order = np.random.default_rng(0).permutation(len(with_index))
     m = length_controlled_win_rate([with_index[k] for k in order], df_gamed=gamed)
     assert (m["length_controlled_winrate"], m["lc_standard_error"]) == pytest.approx(

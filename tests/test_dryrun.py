@@ -15,7 +15,7 @@ from cdr_utils.generate import GenerationConfig, generate_responses, stop_token_
 from cdr_utils.models import load_model
 from cdr_utils.studies.dryrun.__main__ import model_overrides
 from cdr_utils.studies.dryrun.judge import JudgeServer
-from cdr_utils.studies.dryrun.models import STAND_INS, build_models
+from cdr_utils.studies.dryrun.models import STAND_INS
 from cdr_utils.studies.recipes import read_recipe
 
 # Renderings of [system "SYS", user "Hi", assistant "Hello!"] by the models' shipped templates, made with
@@ -47,9 +47,8 @@ VOCAB = {"NousResearch/Nous-Hermes-2-Mistral-7B-DPO": 32002, "teknium/OpenHermes
 
 
 @pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory):
-    names = [*RENDERED, "princeton-nlp/Mistral-7B-Instruct-DPO"]
-    return build_models(tmp_path_factory.mktemp("stand-ins"), names, progress=lambda *a: None)
+def stand_ins(dryrun_stand_ins):
+    return dryrun_stand_ins[1]
 
 
 def test_templates_special_tokens_and_vocabularies_are_the_families(stand_ins):

@@ -24,7 +24,7 @@ from cdr_utils.studies.benchmarks import _df_gamed, load_benchmarks
 from cdr_utils.studies.dryrun.data import build_datasets
 from cdr_utils.studies.profiles import get_profile
 
-# The hub's schemas, transcribed here from /work/scratch/peer16/REPORT.md (section 1 and its Appendix), not from
+# The hub's schemas, transcribed here from docs/HUB.md (section 1 and its Appendix), not from
 # data.py: reward-bench and reward-bench-2 from their cards' front matter, ultrafeedback_binarized from its card,
 # arena-hard-auto-v0.1 from its card, mt_bench_prompts from its card's build code (dtypes from a derived card),
 # RM-Bench from its card and GitHub README (its json's dtypes are [NV] there).

@@ -157,9 +157,9 @@ def test_bootstrap_interval_is_seeded_and_covers_the_truth():
 # -- MT-Bench ------------------------------------------------------------------------------------------------
 # FastChat's own parse, recorded: fastchat/llm_judge/common.py at 81785d7ed1d6afb966b464a8ee4689b7413e6313
 # (one_score_pattern / one_score_pattern_backup exec'd from the file, the rating block of run_judge_single
-# verbatim) run on this battery by /work/scratch/peer17/fastchat_ratings.py:
-#     git --git-dir=<FastChat mirror> show 81785d7:fastchat/llm_judge/common.py > fastchat_common.py
-#     python3 fastchat_ratings.py
+# verbatim) run on this battery by tests/peers/fastchat_ratings.py (output: tests/peers/fastchat_ratings.out):
+#     git -C <FastChat clone> show 81785d7:fastchat/llm_judge/common.py > /tmp/peer-src/fastchat_common.py
+#     cd tests/peers && python3 fastchat_ratings.py
 FASTCHAT = [  # (judge text, FastChat's rating; "raises" = FastChat's literal_eval raises SyntaxError)
     ("The answer is accurate and helpful. Rating: [[8]]", 8), ("First answer [[3]], on reflection [[9]]", 3),
     ("Rating: [[8.]]", 8.0), ("Rating: [[8.5]]", 8.5), ("Rating: [8]", 8), ("Rating: 7/10", -1),

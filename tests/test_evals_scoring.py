@@ -7,7 +7,7 @@ RECORDED figures: alpaca_eval 0.6.6 (tatsu-lab/alpaca_eval v0.6.6, f19c323d) get
 model_mixed's records of make_lc_inputs() (tests/test_alpaca_lc_official.py) with an explicit `index` field,
 hf_hub_download patched to the synthetic df_gamed.csv, produced by
 
-    cd /work/scratch/peer18 && ../peer17/venv/bin/python alpaca_lc_resample.py > alpaca_lc_resample.json
+    cd tests/peers && /tmp/peer-venv/bin/python alpaca_lc_resample.py > alpaca_lc_resample.json
 
 (a) "resample": records [part[k] for k in default_rng(4).integers(0, 300, 300)] (duplicates included);
 (b) "subset": every third instruction; (c) "score_tables_round": the instructions sorted by name (groupby's

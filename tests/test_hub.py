@@ -51,3 +51,46 @@ def test_rmbench_and_alpaca_eval_read_local_copies(tmp_path, offline):
         encoding="utf-8")
     assert alpaca_eval_items(str(ae)) == [{"id": 0, "instruction": "Say hi.", "reference": "Hi!",
                                            "dataset": "helpful_base"}]
+
+
+@pytest.fixture
+def all_offline(offline, monkeypatch, tmp_path):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
+
+
+def test_each_paper_source_fails_naming_itself_its_recipe_key_and_the_copy_command(all_offline, tmp_path):
+    """Every hub source of the paper recipe, the others pointed at local copies: the error names the model or data
+    set, the recipe key that points it at a local copy, and the `hf download` command that makes one."""
+    from cdr_utils.studies import annotate, benchmarks, get_profile, load_policy, load_scorer
+    from cdr_utils.studies.benches import load_profile_bench, profile_benchmark
+    from cdr_utils.studies.dryrun.data import build_datasets
+
+    local = build_datasets(tmp_path / "copies")
+    paper = get_profile("paper")
+    hub = {"bench": paper.bench, "rewardbench2.data": paper.rewardbench2.data, "rm_bench.data": paper.rm_bench.data,
+           "annotation.prompts": paper.annotation.prompts, "evals.alpaca_eval": paper.evals.alpaca_eval,
+           "evals.arena_hard": paper.evals.arena_hard, "evals.arena_hard_baseline": paper.evals.arena_hard_baseline[0],
+           "evals.mt_bench": paper.evals.mt_bench, "evals.df_gamed": paper.evals.df_gamed}
+    calls = {"bench": load_profile_bench, "rewardbench2.data": lambda P: profile_benchmark(P, None, "rewardbench2"),
+             "rm_bench.data": lambda P: profile_benchmark(P, None, "rm-bench"),
+             "annotation.prompts": annotate.load_prompts, "evals.df_gamed": benchmarks._df_gamed,
+             **dict.fromkeys(("evals.alpaca_eval", "evals.arena_hard", "evals.arena_hard_baseline",
+                              "evals.mt_bench"), benchmarks.load_benchmarks)}
+    for key, call in calls.items():
+        P = get_profile("paper", {k: v for k, v in local.items() if k != key})
+        with pytest.raises(OSError) as err:
+            call(P)
+        text = str(err.value)
+        assert hub[key] in text and f"recipe key {key!r}" in text and "hf download" in text, (key, text)
+    for key, call in (("strong.name", lambda P: load_scorer(P, P.strong, key="strong")),
+                      ("pool.9.name", lambda P: load_scorer(P, P.pool[9], key="pool.9")),
+                      ("generation.policy.name", load_policy)):
+        with pytest.raises(OSError) as err:
+            call(paper)
+        text = str(err.value)
+        name = {"strong.name": paper.strong.name, "pool.9.name": paper.pool[9].name,
+                "generation.policy.name": paper.generation.policy.name}[key]
+        assert name in text and f"recipe key {key!r}" in text and "hf download" in text, (key, text)

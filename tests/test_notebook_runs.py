@@ -1,6 +1,8 @@
-"""The notebooks as `make demo` runs them (papermill), on a user's own YAML recipe: every notebook runs, the
-executed copies hold a handful of outputs per cell and no machine paths, each notebook writes its results file,
-a second run reuses the artifacts and says so, and the git tree is left as it was."""
+"""The notebooks as `make demo` runs them (papermill), on a user's own YAML recipe that starts from `paper` and points
+it at the dry run's stand-ins (a reduced `make dryrun`): the paper recipe's code paths (its data sets' schemas, its
+model families' chat templates and stop tokens, bf16 weights, an HTTP judge) run end to end; every notebook writes
+its results file; the executed copies hold a handful of outputs per cell (at most 6 streams), no warnings and no paths of this
+checkout; a second run reuses the artifacts and says so; and the git tree is left as it was."""
 import json
 import os
 import re
@@ -10,10 +12,23 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from cdr_utils.studies.dryrun.__main__ import model_overrides
+from cdr_utils.studies.dryrun.judge import JudgeServer
+from cdr_utils.studies.recipes import read_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NAME = "pytest-user-recipe"
+# the reduction (the dry run itself keeps the paper recipe's sizes): six pool models, one per template kind, and
+# a few rows of each data set
+POOL = ("princeton-nlp/Mistral-7B-Instruct-DPO", "mistralai/Mistral-7B-Instruct-v0.2",
+        "alignment-handbook/zephyr-7b-sft-full", "princeton-nlp/Llama-3-Base-8B-SFT",
+        "NousResearch/Nous-Hermes-2-Mistral-7B-DPO", "teknium/OpenHermes-2.5-Mistral-7B")
+REDUCED = {"bench_per_section": 2, "customize.bench_per_section": 1, "rewardbench2.per_group": 1,
+           "rm_bench.per_group": 1, "annotation.n_prompts": 4, "generation.n": 2, "evals.n_alpaca_eval": 2,
+           "evals.n_arena_hard": 2, "evals.n_mt_bench": 2}
 
 
 def _git_status() -> str:
@@ -21,10 +36,10 @@ def _git_status() -> str:
                           text=True).stdout
 
 
-def _run(notebook: Path, out: Path, recipe: Path, env: dict) -> dict:
+def _run(notebook: Path, out: Path, recipe: Path, overrides: Path, env: dict) -> dict:
     subprocess.run([str(Path(sys.executable).with_name("papermill")), "--log-level", "WARNING", "--no-progress-bar",
-                    "--cwd", str(ROOT / "notebooks"), str(notebook), str(out), "-p", "profile", str(recipe)],
-                   env=env, check=True, capture_output=True, text=True)
+                    "--cwd", str(ROOT / "notebooks"), str(notebook), str(out), "-p", "profile", str(recipe),
+                    "-p", "overrides", f"@{overrides}"], env=env, check=True, capture_output=True, text=True)
     return json.loads(out.read_text())
 
 
@@ -40,29 +55,45 @@ def _texts(cell) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_notebooks_on_a_users_recipe(tmp_path):
+def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dryrun_stand_ins):
+    data, folders = dryrun_stand_ins
     recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text(f"base: smoke\nname: {NAME}\nannotation: {{n_prompts: 6}}\n")
-    env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1"}
+    recipe.write_text(f"base: paper\nname: {NAME}\n")
+    paper, _ = read_recipe("paper")
+    paper["pool"] = [s for s in paper["pool"] if s["name"] in POOL]
+    models = model_overrides(paper, folders)
+    pool = [models[f"pool.{i}"] for i in range(len(POOL))]
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(yaml.safe_dump({**data, **{k: v for k, v in models.items() if not k.startswith("pool.")},
+                                         "pool": pool, **REDUCED}))
+    from cdr_utils.studies import get_profile
+
+    run = get_profile(str(recipe), f"@{overrides}").name
+    env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1",
+           "CDR_JUDGE_API_KEY": "dry-run"}
     before = _git_status()
-    try:
-        for nb in NOTEBOOKS:
-            executed = _run(nb, tmp_path / nb.name, recipe, env)
-            for k, cell in enumerate(executed["cells"]):
-                streams = [o for o in cell.get("outputs", []) if o["output_type"] == "stream"]
-                assert len(streams) <= 4, f"{nb.name} cell {k}: {len(streams)} stream outputs"
-                for text in _texts(cell):
-                    assert str(ROOT) not in text and str(tmp_path) not in text, f"{nb.name} cell {k}: {text[:300]}"
-                    assert "Warning" not in text, f"{nb.name} cell {k}: {text[:300]}"
-            assert (ROOT / "results" / NAME / f"{nb.stem}.json").exists()
-        results = json.loads((ROOT / "results" / NAME / "04_onpolicy_annotation.json").read_text())
-        assert results["candidates"]["prompts_total"] == 6  # the recipe's override reached the notebook
-        again = _run(NOTEBOOKS[4], tmp_path / "again.ipynb", recipe, env)  # the same settings: everything reused
-        said = "\n".join(t for cell in again["cells"] for t in _texts(cell))
-        assert re.search(r"\[candidates\] reused outputs/pytest-user-recipe/candidates/\w+", said)
-        assert re.search(r"\[pairs\] reused outputs/pytest-user-recipe/pairs/\w+", said)
-        assert not re.search(r"\[\w+\] built", said)
-        assert _git_status() == before
-    finally:
-        for folder in (ROOT / "results" / NAME, ROOT / "runs" / NAME):
-            shutil.rmtree(folder, ignore_errors=True)
+    with JudgeServer(key="dry-run") as judge:
+        env["CDR_JUDGE_BASE_URL"] = judge.url
+        try:
+            for nb in NOTEBOOKS:
+                executed = _run(nb, tmp_path / nb.name, recipe, overrides, env)
+                for k, cell in enumerate(executed["cells"]):
+                    streams = [o for o in cell.get("outputs", []) if o["output_type"] == "stream"]
+                    assert len(streams) <= 6, f"{nb.name} cell {k}: {len(streams)} stream outputs"
+                    for text in _texts(cell):
+                        assert str(ROOT) not in text and str(tmp_path) not in text, f"{nb.name} cell {k}: {text[:300]}"
+                        assert "Warning" not in text, f"{nb.name} cell {k}: {text[:300]}"
+                assert (ROOT / "results" / run / f"{nb.stem}.json").exists()
+            results = json.loads((ROOT / "results" / run / "04_onpolicy_annotation.json").read_text())
+            assert results["candidates"]["prompts_total"] == 4  # the override reached the notebook
+            scoring = json.loads((ROOT / "results" / run / "06_benchmark_scoring.json").read_text())
+            assert scoring["judge"].startswith("gpt-4-1106-preview") and judge.requests > 0  # the HTTP judge judged
+            again = _run(NOTEBOOKS[4], tmp_path / "again.ipynb", recipe, overrides, env)  # same settings: reused
+            said = "\n".join(t for cell in again["cells"] for t in _texts(cell))
+            assert re.search(rf"\[candidates\] reused outputs/{re.escape(run)}/candidates/\w+", said)
+            assert re.search(rf"\[pairs\] reused outputs/{re.escape(run)}/pairs/\w+", said)
+            assert not re.search(r"\[\w+\] built", said)
+            assert _git_status() == before
+        finally:
+            for folder in (ROOT / "results" / run, ROOT / "runs" / run):
+                shutil.rmtree(folder, ignore_errors=True)

@@ -2,7 +2,7 @@
 evaluation of a density-ratio reward: one scoring pass whose tables equal the pure scoring functions applied to
 rewards computed independently (each completion scored again on its own, through the scorers directly).
 
-Fixture schemas are the hub's as /work/scratch/peer16/REPORT.md (sections 1.2, 1.3 and its appendix) records
+Fixture schemas are the hub's as docs/HUB.md (sections 1.2, 1.3 and its appendix) records
 them: allenai/reward-bench-2 split test (id string, prompt string, chosen / rejected lists, num_correct,
 num_incorrect, total_completions, models, subset, additional_metadata struct; ids repeat across subsets);
 THU-KEG/RM-Bench's total_dataset.json (a JSON list of {id int, prompt, chosen x3, rejected x3, domain}).

@@ -196,7 +196,8 @@ def test_local_files_round_trip(tmp_path, suffix):
 
 def test_hub_loader_fails_clearly_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(rb.DatasetNotAvailable, match=r"'allenai/reward-bench' \(split 'filtered'\).*load_local"):
+    with pytest.raises(rb.DatasetNotAvailable,
+                       match=r"'allenai/reward-bench' \(split 'filtered'\).*hf download allenai/reward-bench .*pass DIR"):
         rb.load_hub()
 
 

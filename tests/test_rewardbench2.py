@@ -5,7 +5,7 @@ rewardbench/utils.py reroll_and_score_dataset, _compute_prompt_stats, process_si
 file with ast and run unmodified; the per-subset loop copied from scripts/run_v2.py lines 343-378), in the side
 virtualenv (datasets 5.2.0, numpy 2.4.6, pandas 3.1.1):
 
-    cd /work/scratch/peer17 && venv/bin/python rb_reference.py > rb_reference.json
+    cd tests/peers && /tmp/peer-venv/bin/python rb_reference.py > rb_reference.json
 
 essential lines:
 
@@ -17,7 +17,7 @@ essential lines:
     for subset in np.unique(subsets):  # Ties -> process_single_model(...)[1], else sum(results) / len
     overall = np.mean(list(results_grouped.values()))   # the leaderboard's plain mean of the six
 
-rows, rewards = make_rb2_inputs(seed) below (verbatim copy of /work/scratch/peer17/rb_inputs.py).
+rows, rewards = make_rb2_inputs(seed) below (verbatim copy of tests/peers/rb_inputs.py).
 """
 import hashlib
 import json

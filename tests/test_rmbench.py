@@ -4,11 +4,11 @@ OFFICIAL was produced by THU-KEG/RM-Bench's own functions (commit 659399cef37e33
 scripts/utils.py split_dataset_by_domain and compute_accuracy, taken out of the file with ast and run
 unmodified) in the side virtualenv (numpy 2.4.6):
 
-    cd /work/scratch/peer17 && venv/bin/python rb_reference.py > rb_reference.json
+    cd tests/peers && /tmp/peer-venv/bin/python rb_reference.py > rb_reference.json
 
 essential line: compute_accuracy(copy.deepcopy(make_rmbench_inputs()))  (rows carry "domain", so the
 official code takes its total_dataset.json path: split by domain prefix, then average).
-make_rmbench_inputs below is a verbatim copy of /work/scratch/peer17/rb_inputs.py's.
+make_rmbench_inputs below is a verbatim copy of tests/peers/rb_inputs.py's.
 """
 import hashlib
 import json

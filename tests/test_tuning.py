@@ -1,6 +1,7 @@
 """Preference tuning (tuning.py) on the tiny models: each trainer runs from a pairs data set saved to disk,
 its first logged loss equals an independent computation, and the loss falls on a repeated batch."""
 import copy
+import dataclasses
 import json
 import math
 
@@ -104,6 +105,40 @@ def test_a_tokenizer_without_pad_token_trains_the_same(saved_pairs, tmp_path):
     assert _losses(runs[1].log_history) == pytest.approx(_losses(runs[0].log_history), rel=1e-5)
     assert runs[1].tokenizer.pad_token is None
     assert AutoTokenizer.from_pretrained(tmp_path / "pad-False").pad_token is None
+
+
+def test_a_bf16_policy_trains_in_fp32_and_is_saved_in_bf16(saved_pairs, tmp_path):
+    """AdamW's first step moves each weight by about lr: at the paper's lr 1e-6 that is below what bf16 resolves, so
+    a bf16 policy updated in place would hardly move. Training runs on fp32 master weights (every tensor
+    moves), and the policy is saved in its own dtype, where the record says how much of the change survived."""
+    from transformers import AutoModelForCausalLM
+
+    model, tok = load_model("tiny-random-llama", seed=0, dtype=torch.bfloat16)
+    w = next(model.parameters()).detach().clone()
+    in_place = torch.nn.Parameter(w.clone())
+    in_place.grad = torch.ones_like(in_place)
+    torch.optim.AdamW([in_place], lr=1e-6, weight_decay=0.0).step()
+    # what pure bf16 training would do: nothing, but for weights within ~1e-4 of zero (an all-zero padding row)
+    assert (in_place.detach() != w).float().mean() < 0.01
+    recipe = PreferenceRecipe(beta=2.5, gamma=1.375, learning_rate=1e-6, max_steps=1, batch_size=4,
+                              per_device_batch_size=4, warmup_ratio=0.0, max_length=256)
+    result = train_simpo(model, tok, saved_pairs, recipe, tmp_path / "bf16")
+    assert result.changed["training"] == 1.0 and result.changed["saved"] < 1.0
+    assert {p.dtype for p in result.model.parameters()} == {torch.bfloat16}
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "bf16").dtype == torch.bfloat16
+    assert json.loads((tmp_path / "bf16" / "cdr_tuning.json").read_text())["changed"] == result.changed
+    # one warm-up step (learning rate 0) changes nothing: the policy computes exactly what it did (its fp32
+    # buffers, such as the rotary frequencies, were not rounded on the way back to bf16)
+    for part in load_model("tiny-random-llama", seed=0):
+        part.save_pretrained(tmp_path / "fp32")
+    model, tok = load_model(str(tmp_path / "fp32"), dtype=torch.bfloat16)  # as from the hub: fp32 buffers
+    ids = torch.tensor([tok("Hello! How can I help you today?")["input_ids"]])
+    with torch.no_grad():
+        before = model(ids).logits
+    warm = train_simpo(model, tok, saved_pairs, dataclasses.replace(recipe, warmup_ratio=0.1), tmp_path / "warm")
+    assert warm.changed == {"training": 0.0, "saved": 0.0}
+    with torch.no_grad():
+        assert torch.equal(warm.model(ids).logits, before)
 
 
 def test_dpo_starts_at_log2_and_falls(saved_pairs, tmp_path):

@@ -52,3 +52,28 @@ def test_reward_summary_pairs_by_prompt_and_seed():
     assert table.loc["tuned", "minus first (paired)"] == 1.0 and table.loc["tuned", "paired SE"] == 0.0
     assert table.loc["tuned", "mean reward (nats)"] == pytest.approx(12.0) and table.loc["tuned", "empty"] == 1
     assert table.loc["base", "mean reward (nats)"] == pytest.approx(18.25)
+
+
+def test_fresh_samples_scored_against_the_original_prompt_match_a_naive_forward():
+    """A steered policy's samples get the training reward of (original prompt, sample), from naive forwards of
+    the strong and weak models; an empty sample gets NaN."""
+    from cdr_utils.studies import get_profile, load_reward
+    from cdr_utils.studies.tuning_eval import fresh_samples, score_samples
+
+    P = get_profile("smoke", {"tuning.eval_samples": 2, "tuning.eval_max_new_tokens": 8})
+    policy, tok = load_model("tiny-random-llama", seed=7)
+    prompts = [[{"role": "user", "content": q}] for q, _, _ in PAIRS[:3]]
+    steer = lambda p: [{"role": "system", "content": "Answer well."}, *p]  # noqa: E731
+    frame = fresh_samples(P, policy, tok, prompts, seed=1, prompt_fn=steer, label="steered")
+    assert list(zip(frame["prompt_index"], frame["sample"])) == [(i, j) for i in range(3) for j in range(2)]
+    frame.loc[1, "response"] = ""  # as an empty sample would come back
+    reward = load_reward(P)
+    scored = score_samples(frame, reward, prompts)
+    strong, weak = reward.strong.model, reward.weak.model
+    for row in scored.itertuples():
+        if row.response == "":
+            assert np.isnan(row.reward)
+            continue
+        s, _ = _naive_logp(strong, reward.strong.tokenizer, prompts[row.prompt_index], row.response)
+        w, _ = _naive_logp(weak, reward.weak.tokenizer, prompts[row.prompt_index], row.response)
+        assert row.reward == pytest.approx(s - w, abs=1e-4)

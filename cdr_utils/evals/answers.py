@@ -123,9 +123,10 @@ def mt_bench_items(source: str) -> list[dict]:
         return json.loads(data_path("mt_bench_mini.json").read_text(encoding="utf-8"))["questions"]
     try:
         rows = load_dataset(source, split="train")
-    except Exception as err:
-        raise FileNotFoundError(f"could not load the MT-Bench questions {source!r} ({type(err).__name__}); "
-                                "it needs hub access or a local copy") from err
+    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
+        raise FileNotFoundError(f"could not load the MT-Bench questions {source!r} (split 'train', "
+                                f"{type(err).__name__}). Without hub access, copy them where the hub is reachable "
+                                f"(`hf download {source} --repo-type dataset --local-dir DIR`).") from err
     return [{"question_id": r["prompt_id"], "category": r["category"], "turns": list(r["prompt"]),
              "reference": list(r["reference"]) or None} for r in rows]
 

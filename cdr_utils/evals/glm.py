@@ -12,7 +12,7 @@ Why not scikit-learn's LogisticRegression(fit_intercept=False, penalty=None) as 
 show_result.py: on the same battles it gives the same ratings (3e-8 Elo apart on tests' planted strengths), but
 it raises when every battle has one outcome (a model that wins all its games: common in small runs and in
 bootstrap resamples), where this fit's 1e-6 ridge keeps the ratings finite. (Measured with v0.1's
-compute_mle_elo copied next to arena.bradley_terry: /work/scratch/peer18/bt_sklearn_vs_newton.py.)
+compute_mle_elo copied next to arena.bradley_terry: tests/peers/bt_sklearn_vs_newton.py.)
 """
 from __future__ import annotations
 

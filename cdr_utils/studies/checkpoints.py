@@ -15,7 +15,7 @@ import json
 import os
 
 from ..models import load_model
-from ..tuning import METHODS, TuningResult, train_dpo, train_reward_augmented_dpo, train_simpo
+from ..tuning import METHODS, TRAINING_VERSION, TuningResult, train_dpo, train_reward_augmented_dpo, train_simpo
 from .annotate import onpolicy_pairs
 from .artifacts import artifact
 from .profiles import get_profile, load_policy
@@ -35,10 +35,11 @@ def pairs_hash(pairs) -> str:
 
 
 def checkpoint_settings(profile, method: str, pairs) -> dict:
-    """What a checkpoint depends on: the method and its recipe, the starting policy, the seed, the pairs."""
+    """What a checkpoint depends on: the method and its recipe, the starting policy, the seed, the pairs, and the
+    training procedure's version (tuning.TRAINING_VERSION)."""
     return {"method": method, "recipe": dataclasses.asdict(recipe_for(profile, method)),
             "policy": dataclasses.asdict(profile.generation.policy), "pairs_hash": pairs_hash(pairs),
-            "seed": profile.seed, "dtype": profile.dtype}
+            "seed": profile.seed, "dtype": profile.dtype, "training": TRAINING_VERSION}
 
 
 def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> TuningResult:
@@ -62,7 +63,8 @@ def load_tuned(profile, method: str, *, retrain: bool = False, pairs=None) -> Tu
         return dataclasses.replace(trained[0], output_dir=path)
     model, tok = load_model(str(path), dtype=profile.dtype)
     meta = json.loads((path / "cdr_tuning.json").read_text(encoding="utf-8"))
-    return TuningResult(model, tok, json.loads((path / "log_history.json").read_text(encoding="utf-8")), path, meta["n_rows"])
+    history = json.loads((path / "log_history.json").read_text(encoding="utf-8"))
+    return TuningResult(model, tok, history, path, meta["n_rows"], meta.get("changed"))
 
 
 def tuned_policy(profile, method: str, *, retrain: bool = False):

@@ -63,7 +63,7 @@ THROUGHPUT = {
 }
 
 # name -> (params, hidden, layers, vocab, kv_dim, tied embeddings). The paper models: counted on the meta device
-# (transformers 5.23) from their configs; the totals match the hub's shard sizes (/work/scratch/peer16/REPORT.md
+# (transformers 5.23) from their configs; the totals match the hub's shard sizes (docs/HUB.md
 # section 3, sources: princeton-nlp/Llama-3-Base-8B-SFT config.json, the Mistral-7B-Instruct-v0.2 card, and
 # derived models' copies of the OpenHermes / zephyr / Nous-Hermes-2 configs). The small ones: counted here
 # (2026-12-01) from the prepared copies' config.json and from tiny.py.
@@ -440,7 +440,7 @@ def _notebooks(est) -> list:
         return [est.step(f"implicit rewards, {train + test:,} pairs x {variants * (1 + bool(reference))} passes",
                          "score", [g.policy], (train + test) * 2 * variants, "responses", tokens, mem), sample,
                 *_reward_scoring(est, "score held-out samples", test * policies, t.eval_samples, pp, ev_new,
-                                 customized=a.customize, also=[g.policy] * policies)]
+                                 customized=a.customize)]  # the policies are moved off the GPU first
 
     out.append(("05_simpo_tuning", [g.policy], [], [training("SimPO", t.simpo), *evaluation(2, 2, False)],
                 [f"{train:,} train / {test:,} held-out pairs (every prompt kept); the checkpoint is written under "

@@ -134,7 +134,7 @@ def training_curves_figure(histories: dict, title: str = ""):
 
 
 def sample_reward_figure(frames, title: str = ""):
-    """The reward of fresh samples per policy: one box per policy (frames: sample_rewards DataFrames, each with
+    """The reward of fresh samples per policy: one box per policy (frames: score_samples DataFrames, each with
     a single `policy`), samples as dots; the first policy's median dashed for reference."""
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(frames), 3.6))
     data = [f["reward"].to_numpy() for f in frames]

@@ -266,6 +266,27 @@ def _paired(row: dict) -> str:
     return f"{_f(row['minus first (paired)'], sign=True)} +- {_f(row['paired SE'])} (SE)"
 
 
+def _weights_line(changed: dict | None, dtype: str | None, warmup_only: bool = False) -> str:
+    """What training did to the weights: the share of parameter tensors it changed in fp32 and as saved."""
+    if warmup_only:
+        return (" Every optimizer step was a warm-up step at learning rate 0, so the policy did not change: the "
+                "training pairs are fewer than the recipe's batch needs for a step beyond the warm-up.")
+    if not changed:
+        return ""
+    saved = "" if dtype in (None, "float32") else f", {_f(100 * changed['saved'], 0)} % as saved in {dtype}"
+    line = f" Training changed {_f(100 * changed['training'], 0)} % of the parameter tensors (fp32){saved}."
+    if changed["saved"] < changed["training"]:
+        line += (" The rest of the updates were smaller than the saved dtype resolves: more steps (or data) are "
+                 "needed before the saved policy differs from the base.")
+    return line
+
+
+def _run_weights(run: str, r: dict) -> str:
+    """_weights_line for one of several runs, prefixed with its name."""
+    line = _weights_line((r.get("changed") or {}).get(run), r.get("dtype"), (r.get("warmup_only") or {}).get(run))
+    return f" {run}: {line[1].lower()}{line[2:]}" if line else ""
+
+
 def findings_05(r: dict) -> str:
     rec, acc, smp = r["recipe"], r["accuracy"], r["samples"]
     first = r["first_step"]
@@ -278,7 +299,8 @@ def findings_05(r: dict) -> str:
                f"the per-step loss moves between {_f(r['loss_range'][0], 2)} and {_f(r['loss_range'][1], 2)} and ends "
                f"at {_f(r['loss_last'], 2)}. Agreement with the training labels: {_f(acc['base, train'])} % before, "
                f"{_f(acc['SimPO, train'])} % after; on the {r['test']} held-out pairs {_f(acc['base, test'])} % before "
-               f"and {_f(acc['SimPO, test'])} % after.")
+               f"and {_f(acc['SimPO, test'])} % after."
+               + _weights_line(r.get("changed"), r.get("dtype"), r.get("warmup_only", False)))
     out.append(f"* **Fresh samples** on the held-out prompts (same seeds for both policies): training reward "
                f"{_f(smp['base']['mean reward (nats)'])} nats for the base policy, "
                f"{_f(smp['SimPO']['mean reward (nats)'])} for the tuned one, a paired difference of "
@@ -292,7 +314,8 @@ def findings_07(r: dict) -> str:
     acc, smp, tb = r["accuracy"], r["samples"], r["top_minus_bottom"]
     out = [f"* **Same budget**: DPO on {r['train']} pairs and reward-augmented DPO on their {r['augmented_rows']} "
            f"relabeled rows, {r['steps']['DPO']} and {r['steps']['RA-DPO']} optimizer steps of the same recipe "
-           f"(beta {r['recipe']['beta']}, lr {r['recipe']['learning_rate']:g})."]
+           f"(beta {r['recipe']['beta']}, lr {r['recipe']['learning_rate']:g})."
+           + "".join(_run_weights(k, r) for k in r["steps"])]
     out.append(f"* **Held-out implicit-reward accuracy** ({r['test']} pairs): DPO {_f(acc['DPO, test'])} %, RA-DPO asked "
                f"for the top rating {_f(acc['RA-DPO @top, test'])} %, without a condition "
                f"{_f(acc['RA-DPO no condition, test'])} %. On the training pairs: DPO {_f(acc['DPO, train'])} %, "

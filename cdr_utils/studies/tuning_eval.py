@@ -55,28 +55,36 @@ def implicit_rewards(pairs, model, tokenizer, *, method: str, beta: float, refer
 
 def training_reward(profile):
     """The reward the pairs were labelled with (annotate.annotation_reward: the best pair, customization), as a
-    rewards.DensityRatioReward to pass to sample_rewards, loaded once for all the policies compared."""
+    rewards.DensityRatioReward to pass to score_samples, loaded once for all the policies compared."""
     return annotation_reward(profile, progress=False)
 
 
-def sample_rewards(profile, model, tokenizer, prompts, reward, *, seed: int = 0, prompt_fn=None,
-                   label: str = "") -> pd.DataFrame:
+def fresh_samples(profile, model, tokenizer, prompts, *, seed: int = 0, prompt_fn=None,
+                  label: str = "") -> pd.DataFrame:
     """profile.tuning.eval_samples fresh samples per prompt (generate.generate_responses with the profile's
-    temperature / top-p, at most tuning.eval_max_new_tokens new tokens), each scored with the training reward
-    (rewards.score_candidates: same pair, same customization) against the *original* prompt: a rating
-    condition steers the policy but is not part of the user's request. One row per sample: prompt_index,
-    sample, policy, response, n_tokens, finished, reward (nats; NaN for an empty response)."""
+    temperature / top-p, at most tuning.eval_max_new_tokens new tokens), from the prompt as steered by
+    `prompt_fn` (a rating condition, or None). One row per sample: prompt_index, sample, policy, response,
+    n_tokens, finished, reward (NaN until score_samples)."""
     config = dataclasses.replace(profile.generation, max_new_tokens=profile.tuning.eval_max_new_tokens)
     steered = [prompt_fn(p) if prompt_fn else p for p in prompts]
     model.eval()
     samples = generate_responses(model, tokenizer, steered, n=profile.tuning.eval_samples, config=config,
                                  seed=seed, generator_name=label, progress=False)
-    scored, _ = score_candidates(reward, [{"prompt": p, "responses": [s["response"] for s in per_prompt]}
-                                          for p, per_prompt in zip(prompts, samples)])
-    rows = [{"prompt_index": i, "sample": j, "policy": label, "response": s["response"], "n_tokens": s["n_tokens"],
-             "finished": s["finished"], "reward": scored[i]["rewards"][j]}
-            for i, per_prompt in enumerate(samples) for j, s in enumerate(per_prompt)]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"prompt_index": i, "sample": j, "policy": label, "response": s["response"],
+                          "n_tokens": s["n_tokens"], "finished": s["finished"], "reward": np.nan}
+                         for i, per_prompt in enumerate(samples) for j, s in enumerate(per_prompt)])
+
+
+def score_samples(frame: pd.DataFrame, reward, prompts) -> pd.DataFrame:
+    """fresh_samples' rows with `reward` filled in: the training reward (rewards.score_candidates: same pair, same
+    customization) of each sample against the *original* prompt (a rating condition steers the policy but is
+    not part of the user's request); nats, NaN for an empty response."""
+    per_prompt = frame.groupby("prompt_index", sort=True)["response"].apply(list)
+    scored, _ = score_candidates(reward, [{"prompt": prompts[i], "responses": r} for i, r in per_prompt.items()])
+    by_prompt = dict(zip(per_prompt.index, scored))
+    out = frame.copy()
+    out["reward"] = [by_prompt[i]["rewards"][j] for i, j in zip(frame["prompt_index"], frame["sample"])]
+    return out
 
 
 def reward_summary(frames) -> pd.DataFrame:

@@ -4,7 +4,7 @@ Each copy is a folder laid out like the hub repository (`hf download REPO --loca
 exact split names, file names and `datasets.Features`, so the project's hub code paths read it unchanged:
 `datasets.load_dataset(DIR, split=...)` (parquet files plus a README whose `configs:` front matter names the
 splits, as on the hub) and `cdr_utils.hub.hub_file(DIR, filename)`. Schemas follow
-/work/scratch/peer16/REPORT.md (section 1 and its Appendix); each builder names the card or loader its schema was
+docs/HUB.md (section 1 and its Appendix); each builder names the card or loader its schema was
 checked against there. Sizes are a few rows per subset, split or category, so every notebook runs on CPU in minutes.
 The texts are written here (plausible English: routers, customization and judges read them); the seed draws which
 texts go where, the numbers of the math problems, the ids and the scores.
