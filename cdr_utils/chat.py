@@ -120,6 +120,21 @@ def validate_prompt(messages, record) -> None:
                           "the prompt ends with an assistant turn; pass that turn as the response instead")
 
 
+def benchmark_record(r: dict, position: int, source: str, fields=("prompt", "chosen", "rejected", "subset")):
+    """(id as a string, prompt as validated messages) of one labelled benchmark row (RewardBench 1 and 2 schemas);
+    raises RecordError naming the row (`source[position]` when it has no id) and the field that is missing."""
+    rid = r.get("id")
+    if rid is None or str(rid) == "":
+        raise RecordError(f"{source}[{position}]", "id", "missing id")
+    rid = str(rid)
+    for field in fields:
+        if r.get(field) is None:
+            raise RecordError(rid, field, "missing field")
+    prompt = as_messages(r["prompt"])
+    validate_prompt(prompt, rid)
+    return rid, prompt
+
+
 def validate_response(response, record) -> None:
     if not isinstance(response, str):
         raise RecordError(record, "response", f"response must be a string, got {type(response).__name__}")

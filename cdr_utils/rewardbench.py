@@ -26,7 +26,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError, as_messages, validate_prompt
+from .chat import RecordError, benchmark_record
 from .data import path as data_path
 from .logprobs import ScoreResult
 from .minibench import SUBSET_SECTION as MINIBENCH_SECTION
@@ -181,15 +181,7 @@ def to_rows(records, *, source: str = "records", any_subset: bool = False):
     accepted when `any_subset` (a user's own labelled pairs)."""
     rows, seen = [], set()
     for i, r in enumerate(records):
-        rid = r.get("id")
-        if rid is None or str(rid) == "":
-            raise RecordError(f"{source}[{i}]", "id", "missing id")
-        rid = str(rid)
-        for f in ("prompt", "chosen", "rejected", "subset"):
-            if r.get(f) is None:
-                raise RecordError(rid, f, "missing field")
-        prompt = as_messages(r["prompt"])
-        validate_prompt(prompt, rid)
+        rid, prompt = benchmark_record(r, i, source)
         for f in ("chosen", "rejected"):
             if not isinstance(r[f], str) or not r[f].strip():
                 raise RecordError(rid, f, "empty response" if isinstance(r[f], str) else "response must be a string")

@@ -40,7 +40,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError, as_messages, validate_prompt
+from .chat import RecordError, benchmark_record
 from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
 from .records import FORMATS, read_records
 from .rewardbench import DatasetNotAvailable
@@ -151,15 +151,7 @@ def to_rows(records, *, source: str = "records") -> datasets.Dataset:
     disagree with the lists, or an id repeated within a subset."""
     rows, seen = [], set()
     for i, r in enumerate(records):
-        rid = r.get("id")
-        if rid is None or str(rid) == "":
-            raise RecordError(f"{source}[{i}]", "id", "missing id")
-        rid = str(rid)
-        for field in ("prompt", "chosen", "rejected", "subset"):
-            if r.get(field) is None:
-                raise RecordError(rid, field, "missing field")
-        prompt = as_messages(r["prompt"])
-        validate_prompt(prompt, rid)
+        rid, prompt = benchmark_record(r, i, source)
         for field in ("chosen", "rejected"):
             texts = r[field]
             if isinstance(texts, str) or not len(texts) or not all(isinstance(t, str) and t.strip() for t in texts):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from datasets import Features, Sequence, Value
 
-from cdr_utils import DensityRatioReward, LogProbScorer, load_model
+from cdr_utils import DensityRatioReward, LogProbScorer, hub, load_model
 from cdr_utils import rewardbench as rb
 from cdr_utils import rewardbench2 as rb2
 from cdr_utils import rmbench as rmb
@@ -110,7 +110,7 @@ def test_rmbench_total_dataset_json_local_and_hub_path(tmp_path, monkeypatch):
         calls.append((repo, filename, repo_type))
         return str(path)
 
-    monkeypatch.setattr(rmb, "hf_hub_download", download)
+    monkeypatch.setattr(hub, "hf_hub_download", download)  # the hub's file, as cdr_utils.hub fetches it
     assert rmb.load("THU-KEG/RM-Bench").to_list() == rows.to_list()
     assert calls == [("THU-KEG/RM-Bench", "total_dataset.json", "dataset")]
     with pytest.raises(ValueError, match="'x'.*3 non-empty strings"):
