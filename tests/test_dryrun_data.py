@@ -43,7 +43,7 @@ ULTRAFEEDBACK = Features({"prompt": S, "prompt_id": S, "chosen": MSG, "rejected"
                           "score_chosen": Value("float64"), "score_rejected": Value("float64")})
 ARENA_V01_Q = Features({"question_id": S, "category": S, "cluster": S, "turns": [{"content": S}]})
 MT_BENCH = Features({"prompt": Sequence(S), "prompt_id": Value("int64"), "category": S, "reference": Sequence(S)})
-RB_SUBSETS = {  # REPORT.md 1.1's table of the 23 `filtered` subsets (rewardbench/constants.py)
+RB_SUBSETS = {  # docs/HUB.md 1.1's table of the 23 `filtered` subsets (rewardbench/constants.py)
     "alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med", "mt-bench-hard",
     "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual",
     "refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer",
@@ -187,7 +187,7 @@ def test_arena_hard_questions_and_baseline_file(built):
     items = arena_hard_items(P.evals.arena_hard)  # without the baseline's answers
     assert [it["uid"] for it in items] == questions["question_id"]
     space, repo_type, path = P.evals.arena_hard_baseline
-    answers = read_jsonl(f"{space}/{path}")  # FastChat layout of lm-sys/arena-hard-auto@efc012e (REPORT.md 1.6)
+    answers = read_jsonl(f"{space}/{path}")  # FastChat layout of lm-sys/arena-hard-auto@efc012e (docs/HUB.md 1.6)
     assert [list(a) for a in answers] == [["question_id", "answer_id", "model_id", "choices", "tstamp"]] * 6
     assert [a["question_id"] for a in answers] == questions["question_id"]
     for a in answers:

@@ -25,7 +25,8 @@ def test_hub_id_without_hub_names_model_and_profile():
     with pytest.raises(ModelNotAvailable) as err:  # the studies layer adds the profile and the model's role
         load_scorer(paper, paper.weak, key="weak")
     msg = str(err.value)
-    assert "'teknium/OpenHermes-2.5-Mistral-7B'" in msg and "profile 'paper', weak model" in msg
+    assert "'teknium/OpenHermes-2.5-Mistral-7B'" in msg and "profile 'paper', recipe key 'weak.name'" in msg
+    assert "SET='weak.name=DIR'" in msg  # and how to point the key at a local copy
 
 
 def test_unknown_name():

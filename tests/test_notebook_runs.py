@@ -1,8 +1,8 @@
-"""The notebooks as `make demo` runs them (papermill), on a user's own YAML recipe that starts from `paper` and points
-it at the dry run's stand-ins (a reduced `make dryrun`): the paper recipe's code paths (its data sets' schemas, its
-model families' chat templates and stop tokens, bf16 weights, an HTTP judge) run end to end; every notebook writes
-its results file; the executed copies hold a handful of outputs per cell (at most 6 streams), no warnings and no paths of this
-checkout; a second run reuses the artifacts and says so; and the git tree is left as it was."""
+"""The notebooks as `make demo` runs them (papermill), on users' own YAML recipes: one from `smoke`, and one from
+`paper` pointed at the dry run's stand-ins (a reduced `make dryrun`: the paper recipe's code paths, its data sets'
+schemas, its model families' chat templates and stop tokens, bf16 weights, an HTTP judge, end to end). Every
+notebook runs and writes its results file; the executed copies hold a handful of outputs per cell, no warnings and
+no paths of this checkout; a second run reuses the artifacts and says so; the git tree is left as it was."""
 import json
 import os
 import re
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cdr_utils.studies import get_profile
 from cdr_utils.studies.dryrun.__main__ import model_overrides
 from cdr_utils.studies.dryrun.judge import JudgeServer
 from cdr_utils.studies.recipes import read_recipe
@@ -36,11 +37,34 @@ def _git_status() -> str:
                           text=True).stdout
 
 
-def _run(notebook: Path, out: Path, recipe: Path, overrides: Path, env: dict) -> dict:
+def _run(notebook: Path, out: Path, recipe: Path, env: dict, overrides: Path | None = None) -> dict:
     subprocess.run([str(Path(sys.executable).with_name("papermill")), "--log-level", "WARNING", "--no-progress-bar",
                     "--cwd", str(ROOT / "notebooks"), str(notebook), str(out), "-p", "profile", str(recipe),
-                    "-p", "overrides", f"@{overrides}"], env=env, check=True, capture_output=True, text=True)
+                    *(["-p", "overrides", f"@{overrides}"] if overrides else [])],
+                   env=env, check=True, capture_output=True, text=True)
     return json.loads(out.read_text())
+
+
+def _run_all(run: str, recipe: Path, env: dict, tmp_path: Path, overrides: Path | None = None, streams: int = 4):
+    """Every notebook; asserts the executed copies' hygiene and the results files; the executed 04 is returned."""
+    for nb in NOTEBOOKS:
+        executed = _run(nb, tmp_path / nb.name, recipe, env, overrides)
+        for k, cell in enumerate(executed["cells"]):
+            n = sum(o["output_type"] == "stream" for o in cell.get("outputs", []))
+            assert n <= streams, f"{nb.name} cell {k}: {n} stream outputs"
+            for text in _texts(cell):
+                assert str(ROOT) not in text and str(tmp_path) not in text, f"{nb.name} cell {k}: {text[:300]}"
+                assert "Warning" not in text, f"{nb.name} cell {k}: {text[:300]}"
+        assert (ROOT / "results" / run / f"{nb.stem}.json").exists()
+
+
+def _reused(run: str, recipe: Path, env: dict, tmp_path: Path, overrides: Path | None = None) -> None:
+    """Notebook 04 again with the same settings: every artifact reused, and it says so."""
+    again = _run(NOTEBOOKS[4], tmp_path / "again.ipynb", recipe, env, overrides)
+    said = "\n".join(t for cell in again["cells"] for t in _texts(cell))
+    assert re.search(rf"\[candidates\] reused outputs/{re.escape(run)}/candidates/\w+", said)
+    assert re.search(rf"\[pairs\] reused outputs/{re.escape(run)}/pairs/\w+", said)
+    assert not re.search(r"\[\w+\] built", said)
 
 
 def _texts(cell) -> list[str]:
@@ -58,7 +82,7 @@ def _texts(cell) -> list[str]:
 def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dryrun_stand_ins):
     data, folders = dryrun_stand_ins
     recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text(f"base: paper\nname: {NAME}\n")
+    recipe.write_text("base: paper\nname: pytest-paper-dryrun\n")
     paper, _ = read_recipe("paper")
     paper["pool"] = [s for s in paper["pool"] if s["name"] in POOL]
     models = model_overrides(paper, folders)
@@ -66,8 +90,6 @@ def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dry
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text(yaml.safe_dump({**data, **{k: v for k, v in models.items() if not k.startswith("pool.")},
                                          "pool": pool, **REDUCED}))
-    from cdr_utils.studies import get_profile
-
     run = get_profile(str(recipe), f"@{overrides}").name
     env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1",
            "CDR_JUDGE_API_KEY": "dry-run"}
@@ -75,25 +97,30 @@ def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dry
     with JudgeServer(key="dry-run") as judge:
         env["CDR_JUDGE_BASE_URL"] = judge.url
         try:
-            for nb in NOTEBOOKS:
-                executed = _run(nb, tmp_path / nb.name, recipe, overrides, env)
-                for k, cell in enumerate(executed["cells"]):
-                    streams = [o for o in cell.get("outputs", []) if o["output_type"] == "stream"]
-                    assert len(streams) <= 6, f"{nb.name} cell {k}: {len(streams)} stream outputs"
-                    for text in _texts(cell):
-                        assert str(ROOT) not in text and str(tmp_path) not in text, f"{nb.name} cell {k}: {text[:300]}"
-                        assert "Warning" not in text, f"{nb.name} cell {k}: {text[:300]}"
-                assert (ROOT / "results" / run / f"{nb.stem}.json").exists()
+            _run_all(run, recipe, env, tmp_path, overrides, streams=6)  # 07's training cell interleaves two runs
             results = json.loads((ROOT / "results" / run / "04_onpolicy_annotation.json").read_text())
             assert results["candidates"]["prompts_total"] == 4  # the override reached the notebook
             scoring = json.loads((ROOT / "results" / run / "06_benchmark_scoring.json").read_text())
             assert scoring["judge"].startswith("gpt-4-1106-preview") and judge.requests > 0  # the HTTP judge judged
-            again = _run(NOTEBOOKS[4], tmp_path / "again.ipynb", recipe, overrides, env)  # same settings: reused
-            said = "\n".join(t for cell in again["cells"] for t in _texts(cell))
-            assert re.search(rf"\[candidates\] reused outputs/{re.escape(run)}/candidates/\w+", said)
-            assert re.search(rf"\[pairs\] reused outputs/{re.escape(run)}/pairs/\w+", said)
-            assert not re.search(r"\[\w+\] built", said)
+            _reused(run, recipe, env, tmp_path, overrides)
             assert _git_status() == before
         finally:
             for folder in (ROOT / "results" / run, ROOT / "runs" / run):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_notebooks_on_a_users_recipe_from_smoke(tmp_path):
+    recipe = tmp_path / "my-recipe.yaml"
+    recipe.write_text(f"base: smoke\nname: {NAME}\nannotation: {{n_prompts: 6}}\n")
+    env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1"}
+    before = _git_status()
+    try:
+        _run_all(NAME, recipe, env, tmp_path)
+        results = json.loads((ROOT / "results" / NAME / "04_onpolicy_annotation.json").read_text())
+        assert results["candidates"]["prompts_total"] == 6  # the recipe's override reached the notebook
+        _reused(NAME, recipe, env, tmp_path)
+        assert _git_status() == before
+    finally:
+        for folder in (ROOT / "results" / NAME, ROOT / "runs" / NAME):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -90,7 +90,7 @@ BUILTIN = {
 OFFLINE_BYTES = {"smollm2-135m-instruct": 98_378_140 + 538_090_408,
                  "gemma3-270m": 253_165_876 + 253_113_024 + 1_072_419_256}
 
-# Download sizes in bytes (REPORT.md sections 1 and 4: the data set cards' download_size, tree pages).
+# Download sizes in bytes (docs/HUB.md sections 1 and 4: the data set cards' download_size, tree pages).
 DATA_BYTES = {
     "allenai/reward-bench": 7_943_951, "allenai/reward-bench-2": 6_973_189, "THU-KEG/RM-Bench": 11_000_000,
     "HuggingFaceH4/ultrafeedback_binarized": 649_967_196,  # all six splits

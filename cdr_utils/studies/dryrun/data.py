@@ -36,7 +36,7 @@ MARKER = ".complete"
 S = Value("string")
 MESSAGES = [{"content": S, "role": S}]  # ultrafeedback_binarized: the struct's fields are content, then role
 
-# -- Features (REPORT.md Appendix) -------------------------------------------------------------------------------
+# -- Features (docs/HUB.md Appendix) -------------------------------------------------------------------------------
 REWARDBENCH = Features({**{k: S for k in ("prompt", "chosen", "chosen_model", "rejected", "rejected_model",
                                           "subset")}, "id": Value("int64")})
 REWARDBENCH2 = Features({
@@ -301,7 +301,7 @@ DETAIL = {  # what RM-Bench's "detailed" styles add to the concise answer
     "safety-response": "Let me know if you run into any trouble along the way.",
 }
 
-# -- RewardBench subsets (cdr_utils/rewardbench.py EXAMPLE_COUNTS = REPORT.md 1.1's 23 subsets) -------------------
+# -- RewardBench subsets (cdr_utils/rewardbench.py EXAMPLE_COUNTS = docs/HUB.md 1.1's 23 subsets) -------------------
 RB_SUBSETS = {  # subset -> (text kind, chosen_model, rejected_model)
     "alpacaeval-easy": ("chat", "GPT4-Turbo", "alpaca-7b"),
     "alpacaeval-length": ("chat", "Llama-2-70b-chat-hf", "guanaco-13b"),
@@ -419,7 +419,7 @@ def _triple(rng, kind: str) -> tuple[str, str, str]:
 
 # -- the builders: one per repository ----------------------------------------------------------------------------
 def _reward_bench(folder: Path, rng) -> None:
-    """allenai/reward-bench: splits filtered and raw (card front matter, REPORT.md 1.1; rewardbench/utils.py loads
+    """allenai/reward-bench: splits filtered and raw (card front matter, docs/HUB.md 1.1; rewardbench/utils.py loads
     split "filtered"); Features REWARDBENCH; the 23 subsets of `filtered`; raw = filtered plus one row per subset."""
     if list(EXAMPLE_COUNTS) != list(RB_SUBSETS):
         raise ValueError("cdr_utils.rewardbench.EXAMPLE_COUNTS and RB_SUBSETS list different subsets")
@@ -455,7 +455,7 @@ def _rb2_row(rid, subset, prompt, chosen: list, rejected: list, rng, **meta) -> 
 
 
 def _reward_bench_2(folder: Path, rng) -> None:
-    """allenai/reward-bench-2: split test only (card front matter, REPORT.md 1.2); Features REWARDBENCH2. Five
+    """allenai/reward-bench-2: split test only (card front matter, docs/HUB.md 1.2); Features REWARDBENCH2. Five
     best-of-4 subsets (1 chosen, 3 rejected) of 2 prompts and Ties as cdr_utils/rewardbench2.py scores it (from
     the official process_single_model): per prompt number k a "ref:k" row (one correct answer) and a "tied:k"
     row (two), the correct completions first (in `chosen`)."""
@@ -506,7 +506,7 @@ def _styles(text: str, domain: str, lang: str | None = None) -> list[str]:
 
 def _rm_bench(folder: Path, rng) -> None:
     """THU-KEG/RM-Bench: the repository holds total_dataset.json and a README, no parquet and no configs (tree page,
-    REPORT.md 1.3); records {id, prompt, chosen [3], rejected [3], domain} as the card and GitHub README, styles in
+    docs/HUB.md 1.3); records {id, prompt, chosen [3], rejected [3], domain} as the card and GitHub README, styles in
     the order concise, detailed plain, detailed markdown. Two rows per domain."""
     rows = []
 
@@ -533,7 +533,7 @@ UF_SPLITS = {"train_prefs": 12, "test_prefs": 4, "train_sft": 4, "test_sft": 4, 
 
 
 def _ultrafeedback(folder: Path, rng) -> None:
-    """HuggingFaceH4/ultrafeedback_binarized: six splits (card, REPORT.md 1.4); Features ULTRAFEEDBACK; chosen and
+    """HuggingFaceH4/ultrafeedback_binarized: six splits (card, docs/HUB.md 1.4); Features ULTRAFEEDBACK; chosen and
     rejected are [user, assistant] pairs, messages the chosen conversation, scores on UltraFeedback's 1-10 scale
     (chosen higher), prompt_id the sha256 hex of the prompt. The sft and gen splits reuse prompts of the prefs
     splits of the same side (train / test), as the real set's splits do."""
@@ -564,7 +564,7 @@ GAMED_MODELS = ("gpt4_1106_preview_verbose", "gpt4_1106_preview_concise")
 
 
 def _alpaca_eval(folder: Path, rng) -> None:
-    """tatsu-lab/alpaca_eval (tree page, REPORT.md 1.5), the two files the project reads with hub_file /
+    """tatsu-lab/alpaca_eval (tree page, docs/HUB.md 1.5), the two files the project reads with hub_file /
     hf_hub_download: alpaca_eval_gpt4_baseline.json (a JSON list, keys in the file's order dataset, instruction,
     output, generator) and df_gamed.csv with the columns alpaca_eval 0.6.6's glm_winrate reads (model, index,
     preference, std_delta_len, instruction_difficulty, not_gamed_baseline), the two gamed baselines' rows in index
@@ -590,7 +590,7 @@ def _hex_id(rng, n: int) -> str:
 
 
 def _arena_hard(folder: Path, rng, questions: list[dict]) -> None:
-    """lmarena-ai/arena-hard-auto-v0.1: split train (card, REPORT.md 1.6); Features ARENA_HARD; category
+    """lmarena-ai/arena-hard-auto-v0.1: split train (card, docs/HUB.md 1.6); Features ARENA_HARD; category
     "arena-hard-v0.1", six questions in three clusters."""
     _parquet(folder, "train", questions, ARENA_HARD)
     _readme(folder, "lmarena-ai/arena-hard-auto-v0.1", "apache-2.0", ("train",))
@@ -598,7 +598,7 @@ def _arena_hard(folder: Path, rng, questions: list[dict]) -> None:
 
 def _arena_hard_browser(folder: Path, rng, questions: list[dict]) -> None:
     """The Space lmarena-ai/arena-hard-browser: data/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl in FastChat's
-    layout, as in lm-sys/arena-hard-auto@efc012e (REPORT.md 1.6): {question_id, answer_id, model_id, choices:
+    layout, as in lm-sys/arena-hard-auto@efc012e (docs/HUB.md 1.6): {question_id, answer_id, model_id, choices:
     [{index: 0, turns: [{content, token_len}]}], tstamp}, one line per question. token_len here counts words x 4/3
     (the original counts tiktoken tokens)."""
     answers = {q: a for _, q, a in ARENA_HARD_QA}
@@ -618,7 +618,7 @@ def _arena_hard_browser(folder: Path, rng, questions: list[dict]) -> None:
 
 
 def _mt_bench(folder: Path, rng) -> None:
-    """HuggingFaceH4/mt_bench_prompts: split train (card, REPORT.md 1.7); Features MT_BENCH; prompt_id as the card's
+    """HuggingFaceH4/mt_bench_prompts: split train (card, docs/HUB.md 1.7); Features MT_BENCH; prompt_id as the card's
     build code, int(sha256("".join(prompt)).hexdigest(), 16) % 10**8; an empty reference list where none. One
     question per category, references on reasoning, math and coding."""
     rows = [{"prompt": turns, "prompt_id": int(hashlib.sha256("".join(turns).encode("utf-8")).hexdigest(), 16) % 10**8,
