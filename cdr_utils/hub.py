@@ -8,7 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import datasets
 from huggingface_hub import hf_hub_download
+
+
+class DatasetNotAvailable(FileNotFoundError):
+    """A data set could not be loaded; the message names it and says what to do instead."""
+
+
+def hub_dataset(repo: str, split: str, *, what: str = "the data set", revision: str | None = None) -> datasets.Dataset:
+    """`load_dataset(repo, split=split)`: a hub id, or a local copy of the repository. Fails naming `what`, the
+    repository and the split, and how to make a local copy."""
+    try:
+        return datasets.load_dataset(repo, split=split, revision=revision)
+    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
+        reason = str(err).splitlines()[0].rstrip(".") if str(err) else type(err).__name__
+        raise DatasetNotAvailable(
+            f"could not load {what} {repo!r} (split {split!r}) from the Hugging Face hub: {reason}. Without hub "
+            f"access, download it elsewhere (`hf download {repo} --repo-type dataset --local-dir DIR`) and pass DIR "
+            "instead of the hub id.") from err
 
 
 def hub_file(repo: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None) -> Path:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .chat import RecordError, benchmark_record
 from .data import path as data_path
+from .hub import DatasetNotAvailable, hub_dataset  # noqa: F401 (DatasetNotAvailable: re-exported)
 from .logprobs import ScoreResult
 from .minibench import SUBSET_SECTION as MINIBENCH_SECTION
 from .records import read_records
@@ -52,10 +53,6 @@ REWARDBENCH_SECTIONS = {
 }
 PRIOR_SETS = ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
 SUBSET_SECTION = {**{s: sec for sec, subs in REWARDBENCH_SECTIONS.items() for s in subs}, **MINIBENCH_SECTION}
-
-
-class DatasetNotAvailable(OSError):
-    """A data set could not be loaded; the message names it and says what to do instead."""
 
 
 def section_scores(subset_accuracy: dict, prior_sets: dict | None = None, *, counts: dict | None = None,
@@ -204,13 +201,7 @@ def load_local(path, *, any_subset: bool = False):
 
 def load_hub(name: str = HUB_ID, split: str = "filtered", revision: str | None = None):
     """RewardBench from the Hugging Face hub (the `paper` profile); fails with the data set's name when offline."""
-    try:
-        ds = datasets.load_dataset(name, split=split, revision=revision)
-    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
-        raise DatasetNotAvailable(
-            f"could not load the data set {name!r} (split {split!r}) from the Hugging Face hub: "
-            f"{str(err).splitlines()[0].rstrip('.')}. Without hub access, download it elsewhere (`hf download {name} "
-            "--repo-type dataset --local-dir DIR`) and pass DIR instead of the hub id.") from err
+    ds = hub_dataset(name, split, revision=revision)
     return to_rows(ds.to_list(), source=name)
 
 

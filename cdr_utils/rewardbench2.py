@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from .chat import RecordError, benchmark_record
+from .hub import hub_dataset
 from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
 from .records import FORMATS, read_records
-from .rewardbench import DatasetNotAvailable
 
 HUB_ID, SPLIT = "allenai/reward-bench-2", "test"
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
@@ -181,13 +181,7 @@ def load_local(path) -> datasets.Dataset:
 def load_hub(name: str = HUB_ID, split: str = SPLIT, revision: str | None = None) -> datasets.Dataset:
     """RewardBench 2 from the Hugging Face hub (load_dataset(name, split="test"), as the official runner);
     fails naming the data set when offline."""
-    try:
-        ds = datasets.load_dataset(name, split=split, revision=revision)
-    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
-        raise DatasetNotAvailable(
-            f"could not load the data set {name!r} (split {split!r}) from the Hugging Face hub: "
-            f"{str(err).splitlines()[0].rstrip('.')}. Without hub access, download it elsewhere (`hf download {name} "
-            "--repo-type dataset --local-dir DIR`) and pass DIR instead of the hub id.") from err
+    ds = hub_dataset(name, split, revision=revision)
     return to_rows(ds.to_list(), source=name)
 
 

@@ -28,10 +28,9 @@ import numpy as np
 import pandas as pd
 
 from .chat import RecordError, as_messages, validate_prompt
-from .hub import hub_file
+from .hub import DatasetNotAvailable, hub_file
 from .minibench_style import load_minibench_style
 from .records import FORMATS, read_records
-from .rewardbench import DatasetNotAvailable
 
 HUB_ID, HUB_FILE = "THU-KEG/RM-Bench", "total_dataset.json"
 DOMAINS = ("chat", "math", "code", "safety")  # the official order (split_dataset_by_domain)

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from datasets import load_dataset
 from huggingface_hub import hf_hub_download
 
 from ..data import path as data_path
 from ..generate import generate_responses
-from ..hub import hub_file
+from ..hub import hub_dataset, hub_file
 from ..minibench import alpaca_eval_path
 from ..records import read_jsonl, write_records
 from .winrate import load_df_gamed
@@ -99,12 +98,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
                    for a in read_jsonl(root / "model_answer/o3-mini-2025-01-31.jsonl")}
         return [{"uid": q["uid"], "category": q["category"], "prompt": q["prompt"], "reference": answers.get(q["uid"])}
                 for q in questions]
-    try:
-        rows = load_dataset(source, split="train")
-    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
-        raise FileNotFoundError(f"could not load the Arena-Hard questions {source!r} (split 'train', "
-                                f"{type(err).__name__}). Without hub access, copy them where the hub is reachable "
-                                f"(`hf download {source} --repo-type dataset --local-dir DIR`).") from err
+    rows = hub_dataset(source, "train", what="the Arena-Hard questions")
     refs = arena_hard_baseline(baseline) if baseline is not None else {}
     return [{"uid": r["question_id"], "category": r.get("category", ""), "prompt": r["turns"][0]["content"],
              "reference": refs.get(r["question_id"])} for r in rows]
@@ -121,12 +115,7 @@ def mt_bench_items(source: str) -> list[dict]:
     """[{question_id, category, turns: [q1, q2], reference: [r1, r2] or None}]."""
     if source == "data":
         return json.loads(data_path("mt_bench_mini.json").read_text(encoding="utf-8"))["questions"]
-    try:
-        rows = load_dataset(source, split="train")
-    except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
-        raise FileNotFoundError(f"could not load the MT-Bench questions {source!r} (split 'train', "
-                                f"{type(err).__name__}). Without hub access, copy them where the hub is reachable "
-                                f"(`hf download {source} --repo-type dataset --local-dir DIR`).") from err
+    rows = hub_dataset(source, "train", what="the MT-Bench questions")
     return [{"question_id": r["prompt_id"], "category": r["category"], "turns": list(r["prompt"]),
              "reference": list(r["reference"]) or None} for r in rows]
 

@@ -21,15 +21,15 @@ import dataclasses
 import json
 
 import numpy as np
-from datasets import Dataset, load_dataset, load_from_disk
+from datasets import Dataset, load_from_disk
 
 from ..chat import prompt_id
 from ..generate import drop_identical, generate_responses, generation_backend
+from ..hub import hub_dataset
 from ..minibench import alpaca_eval_path
 from ..models import CACHE_DIR
 from ..pairs import build_pairs, split_by_prompt
 from ..records import read_jsonl, write_records, write_text
-from ..rewardbench import DatasetNotAvailable
 from ..rewards import DensityRatioReward, score_candidates
 from ..router import make_router
 from .artifacts import artifact, artifact_path, settings_key
@@ -75,14 +75,7 @@ def load_prompts(profile) -> list[list[dict]]:
     if cfg.prompts == "offline":
         return offline_prompts(cfg.n_prompts, P.seed, cfg.max_prompt_chars)
     with recipe_key(P, "annotation.prompts"):
-        try:
-            data = load_dataset(cfg.prompts, split="train_prefs")
-        except (OSError, ValueError) as err:  # ConnectionError and DatasetNotFoundError are OSErrors
-            raise DatasetNotAvailable(
-                f"could not load the prompt set {cfg.prompts!r} (split 'train_prefs'): "
-                f"{str(err).splitlines()[0].rstrip('.') if str(err) else type(err).__name__}. Without hub access, "
-                f"copy it where the hub is reachable (`hf download {cfg.prompts} --repo-type dataset --local-dir DIR`)"
-                ".") from err
+        data = hub_dataset(cfg.prompts, "train_prefs", what="the prompt set")
     texts = [t for t in data["prompt"] if len(t) <= cfg.max_prompt_chars]
     return [_user(t) for t in (texts if cfg.n_prompts is None else texts[:cfg.n_prompts])]
 

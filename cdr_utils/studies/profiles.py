@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from ..customize import Customization
 from ..generate import GenerationConfig
+from ..hub import DatasetNotAvailable
 from ..logprobs import LogProbScorer
 from ..models import ModelNotAvailable, ModelSpec, load_spec
-from ..rewardbench import DatasetNotAvailable
 from ..rewards import DensityRatioReward
 from ..tuning import PreferenceRecipe
 from .recipes import apply_overrides, build, parse_overrides, read_recipe, settings_hash
