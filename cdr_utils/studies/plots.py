@@ -97,19 +97,25 @@ def section_bars_figure(table, title: str = ""):
     """Grouped bars: one group per RewardBench section (and the overall Score), one bar per method.
     `table`: DataFrame indexed by method with columns Chat, Chat Hard, Safety, Reasoning, Score (percent)."""
     cols = [c for c in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if c in table.columns]
-    fig, ax = plt.subplots(figsize=(11, 3.8))
-    x, width = np.arange(len(cols)), 0.8 / len(table)
-    colors = plt.get_cmap("tab10").colors
-    for k, (method, row) in enumerate(table[cols].iterrows()):
-        ax.bar(x - 0.4 + (k + 0.5) * width, row.values, width, label=method, color=colors[k % len(colors)])
+    fig, ax = _grouped_bars(table[cols], "accuracy (%)", title or "RewardBench-style sections (dashed: chance)", ncol=3)
     ax.axhline(50, color="k", lw=0.6, ls="--")  # a coin flip; a rule that ties (ties count as wrong) can go below
-    ax.set_xticks(x, cols)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title or "RewardBench-style sections (dashed: chance)", fontsize=10)
-    ax.legend(fontsize=8, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.1))
     fig.tight_layout()
     return fig
+
+
+def _grouped_bars(table, ylabel: str, title: str, ncol: int):
+    """One group of bars per column of `table` (percent), one bar per row (method), legend below; (fig, ax)."""
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x, width = np.arange(len(table.columns)), 0.8 / len(table)
+    colors = plt.get_cmap("tab10").colors
+    for k, (method, row) in enumerate(table.iterrows()):
+        ax.bar(x - 0.4 + (k + 0.5) * width, row.values, width, label=method, color=colors[k % len(colors)])
+    ax.set_xticks(x, table.columns)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncol=ncol, loc="upper left", bbox_to_anchor=(0, -0.1))
+    return fig, ax
 
 
 def training_curves_figure(histories: dict, title: str = ""):
@@ -311,18 +317,10 @@ def benchmarks_overall_figure(table, title: str = ""):
     """Notebook 03: each method's overall score (percent) on each benchmark. table: rows = methods, columns =
     benchmarks; chance differs per benchmark (RewardBench and RM-Bench 50, best-of-4 25), drawn as short lines."""
     chance = {"RewardBench": 50, "RewardBench 2": 25, "RM-Bench": 50}
-    fig, ax = plt.subplots(figsize=(11, 3.8))
-    x, width = np.arange(len(table.columns)), 0.8 / len(table)
-    colors = plt.get_cmap("tab10").colors
-    for k, (method, row) in enumerate(table.iterrows()):
-        ax.bar(x - 0.4 + (k + 0.5) * width, row.values, width, label=method, color=colors[k % len(colors)])
+    fig, ax = _grouped_bars(table, "overall score (%)",
+                            title or "three benchmark styles, one scoring pass each (dashed: chance)", ncol=4)
     for j, name in enumerate(table.columns):
         if name in chance:
             ax.hlines(chance[name], j - 0.45, j + 0.45, color="k", lw=0.8, ls="--")
-    ax.set_xticks(x, table.columns)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("overall score (%)")
-    ax.set_title(title or "three benchmark styles, one scoring pass each (dashed: chance)", fontsize=10)
-    ax.legend(fontsize=8, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.1))
     fig.tight_layout()
     return fig
