@@ -410,7 +410,8 @@ def headline_05(r: dict) -> str:
 def headline_06(r: dict) -> str:
     ae, ah = _by_model(r["alpaca_eval"]), _by_model(r["arena_hard"])
     base, tuned = r["policies"]
-    return (f"base vs tuned ({r['judge'].split(',')[0]} judge): LC {_f(ae[base]['LC win rate'])} vs "
+    variant = ae[base]["LC variant"]  # which LC: the official length_controlled_v1 needs df_gamed.csv
+    return (f"base vs tuned ({r['judge'].split(',')[0]} judge): LC (`{variant}`) {_f(ae[base]['LC win rate'])} vs "
             f"{_f(ae[tuned]['LC win rate'])}, Arena-Hard {_f(ah[base]['score'])} vs {_f(ah[tuned]['score'])}")
 
 
