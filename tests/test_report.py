@@ -12,6 +12,11 @@ def test_results_doc_and_readme_block_are_generated_from_the_committed_results()
     block = re.search(re.escape(report.README_BEGIN) + r"\n(.*?)\n" + re.escape(report.README_END), readme, re.S)
     assert block and block.group(1) == report.readme_block("cpu")
     assert len(block.group(1).splitlines()) == 2 + len(report.NOTEBOOKS)  # header, rule, one row per notebook
+    # the AlpacaEval LC variant is named where the number stands: the cpu run has no df_gamed.csv, so it is not
+    # the official length_controlled_v1 (alpaca_eval's get_length_controlled_winrate needs the gamed rows)
+    row = next(line for line in block.group(1).splitlines() if line.startswith("| `06_benchmark_scoring`"))
+    assert "LC (`length_controlled_noreg_lomo`)" in row
+    assert "LC here: LC with leave-one-model-out difficulty, no gamed-baseline rows" in report.results_doc("cpu")
 
 
 def test_the_weights_line_says_what_the_saved_dtype_kept():
