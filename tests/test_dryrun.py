@@ -4,15 +4,18 @@ that point every hub model of the paper recipe at a stand-in."""
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from cdr_utils.chat import ChatEncoder, has_system_role
 from cdr_utils.evals.judges import HttpJudge, parse_verdict
 from cdr_utils.evals.mtbench import parse_rating
 from cdr_utils.generate import GenerationConfig, generate_responses, stop_token_ids
 from cdr_utils.models import load_model
+from cdr_utils.studies.dryrun import __main__ as dryrun_main
 from cdr_utils.studies.dryrun.__main__ import model_overrides
 from cdr_utils.studies.dryrun.judge import JudgeServer
 from cdr_utils.studies.dryrun.models import STAND_INS
@@ -110,3 +113,17 @@ def test_every_hub_model_of_the_paper_recipe_gets_a_stand_in(tmp_path):
     assert set(out) == {"strong", "weak", "generation.policy", *(f"pool.{i}" for i in range(len(recipe["pool"])))}
     for key, spec in out.items():
         assert spec["label"] in STAND_INS and spec["name"] == str(folders[spec["label"]]), key
+
+
+def test_a_relative_root_gives_absolute_paths_in_the_overrides(tmp_path, monkeypatch):
+    """`make dryrun` builds into .cache/dryrun (relative) and the notebooks run in notebooks/: every path the
+    overrides file hands them is absolute, under the root as seen from where the build ran."""
+    monkeypatch.setattr(dryrun_main, "build_datasets", lambda folder, seed: {"bench": str(folder / "reward-bench")})
+    monkeypatch.setattr(dryrun_main, "build_models",
+                        lambda folder, names, seed: {n: folder / n.replace("/", "--") for n in names})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cache" / "dryrun").mkdir(parents=True)  # the stubs build nothing
+    overrides = yaml.safe_load(dryrun_main.build(Path("cache/dryrun")).read_text())
+    assert overrides["bench"] == str(tmp_path / "cache" / "dryrun" / "data" / "reward-bench")
+    models = [v["name"] for v in overrides.values() if isinstance(v, dict)]
+    assert len(models) == len(overrides) - 1 and all(m.startswith(str(tmp_path / "cache" / "dryrun")) for m in models)

@@ -42,6 +42,7 @@ def model_overrides(recipe: dict, folders: dict) -> dict:
 
 def build(root: Path = ROOT, *, recipe: str = "paper", seed: int = 0) -> Path:
     """Build the local copies and stand-ins the recipe needs under `root` and write root/overrides.yaml."""
+    root = Path(root).resolve()  # the notebooks run in notebooks/ (papermill --cwd): the overrides' paths are absolute
     data, _ = read_recipe(recipe)
     start = time.time()
     overrides = build_datasets(root / "data", seed)
