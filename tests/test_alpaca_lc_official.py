@@ -8,7 +8,7 @@ scikit-learn 1.9.1, pandas 3.1.1, numpy 2.4.6, patsy 1.0.3) in a side virtualenv
 
 whose essential lines are
 
-    records, gamed = make_lc_inputs()                       # the function below, verbatim
+    records, gamed = make_lc_inputs()                       # tests/peers/lc_inputs.py, imported here too
     pd.DataFrame(gamed).to_csv(csv, index=False)
     glm.hf_hub_download = lambda **kwargs: str(csv)         # the only patch: no hub here
     for glm_name in ("length_controlled_v1", "length_controlled_noreg", "length_controlled_minimal"):
@@ -31,48 +31,9 @@ import pandas as pd
 import pytest
 
 from cdr_utils.evals.winrate import alpaca_eval_table, length_controlled_win_rate, load_df_gamed
+from peers.lc_inputs import BASELINE, make_lc_inputs  # the inputs the peer scripts ran on
 
-GAMED_MODELS = ("gpt4_1106_preview_verbose", "gpt4_1106_preview_concise")
-BASELINE = "gpt4_1106_preview"
 INPUTS_SHA256 = "29210ac51c53acaa870ea6dab85a80d52cda0d48d4559b80dc59a7f824ad969b"  # printed by the script
-
-
-def make_lc_inputs(seed=17, n=300):  # verbatim copy of tests/peers/lc_inputs.py
-    rng = np.random.default_rng(seed)
-    difficulty = np.round(rng.normal(0.0, 1.0, n), 6)
-    base_len = rng.integers(200, 2000, n)
-    gamed = []  # df_gamed schema: model, index, preference (in [0, 1]), std_delta_len, instruction_difficulty,
-    for model, scale in zip(GAMED_MODELS, (1.6, 0.55)):  # not_gamed_baseline (False); blocked by model
-        glen = (base_len * scale * rng.uniform(0.7, 1.3, n)).astype(int)
-        delta = (base_len - glen).astype(float)
-        std = delta / delta.std(ddof=1)
-        logit = -0.8 * difficulty - 0.9 * np.tanh(std) + rng.normal(0, 0.5, n)
-        pref = np.round(1 / (1 + np.exp(-logit)), 6)
-        gamed += [{"model": model, "index": i, "preference": float(pref[i]), "std_delta_len": float(std[i]),
-                   "instruction_difficulty": float(difficulty[i]), "not_gamed_baseline": False} for i in range(n)]
-    records = []
-    for model, quality, scale, kind in (("model_long", 0.3, 1.5, "soft"), ("model_short", -0.4, 0.6, "hard"),
-                                        ("model_mixed", 0.1, 1.0, "mixed")):
-        mlen = np.maximum(5, (base_len * scale * rng.lognormal(0.0, 0.4, n)).astype(int))
-        delta = (base_len - mlen).astype(float)
-        logit = quality - 0.7 * difficulty - 1.1 * np.tanh(delta / delta.std(ddof=1))
-        p = 1 / (1 + np.exp(-logit))
-        u = rng.random(n)
-        for i in range(n):
-            if kind == "soft" or (kind == "mixed" and i % 2 == 0):
-                pref = float(np.round(1 + p[i], 6))  # weighted judge: a probability on alpaca_eval's 1-2 scale
-            else:
-                pref = 2.0 if u[i] < p[i] else 1.0
-                if i % 37 == 5:
-                    pref = 0.0  # alpaca_eval's tie, read as 1.5
-                elif i % 41 == 7:
-                    pref = 1.5
-            if kind != "soft" and i % 53 == 11:
-                pref = None  # unparseable verdict
-            records.append({"instruction": f"instruction {i}", "output_1": "b" * int(base_len[i]),
-                            "output_2": "m" * int(mlen[i]), "generator_1": BASELINE, "generator_2": model,
-                            "annotator": "weighted_alpaca_eval_gpt4_turbo", "preference": pref})
-    return records, gamed
 
 
 # alpaca_eval 0.6.6: (length_controlled_winrate, lc_standard_error, win_rate, standard_error, discrete_win_rate,

@@ -4,7 +4,7 @@ bootstrap round for all models gives the per-model bootstrap's numbers; columns 
 counts what it leaves out; df_gamed.csv is read from a local copy or fails naming the hub data set.
 
 RECORDED figures: alpaca_eval 0.6.6 (tatsu-lab/alpaca_eval v0.6.6, f19c323d) get_length_controlled_winrate on
-model_mixed's records of make_lc_inputs() (tests/test_alpaca_lc_official.py) with an explicit `index` field,
+model_mixed's records of make_lc_inputs() (tests/peers/lc_inputs.py) with an explicit `index` field,
 hf_hub_download patched to the synthetic df_gamed.csv, produced by
 
     cd tests/peers && /tmp/peer-venv/bin/python alpaca_lc_resample.py > alpaca_lc_resample.json
@@ -17,7 +17,8 @@ score_tables(rounds=1, seed=4).
 import numpy as np
 import pandas as pd
 import pytest
-from test_alpaca_lc_official import OFFICIAL, make_lc_inputs
+from peers.lc_inputs import make_lc_inputs
+from test_alpaca_lc_official import OFFICIAL
 
 from cdr_utils.evals.answers import alpaca_eval_df_gamed
 from cdr_utils.evals.judges import Judge

@@ -17,51 +17,15 @@ essential lines:
     for subset in np.unique(subsets):  # Ties -> process_single_model(...)[1], else sum(results) / len
     overall = np.mean(list(results_grouped.values()))   # the leaderboard's plain mean of the six
 
-rows, rewards = make_rb2_inputs(seed) below (verbatim copy of tests/peers/rb_inputs.py).
+rows, rewards = make_rb2_inputs(seed) of tests/peers/rb_inputs.py.
 """
 import hashlib
 import json
 
-import numpy as np
 import pytest
 
 from cdr_utils.rewardbench2 import best_of_n_result, score_rewardbench2, ties_score
-
-
-def make_rb2_inputs(seed=2):
-    """RewardBench 2 rows (id, prompt, chosen, rejected, num_correct, num_incorrect, total_completions, subset)
-    and per-row rewards (chosen first). Rewards on a coarse grid, so ties for the top are common."""
-    rng = np.random.default_rng(seed)
-    rows, rewards = [], []
-    for subset in ("Factuality", "Precise IF", "Math", "Safety", "Focus"):
-        for i in range(40):
-            n_chosen = 2 if subset == "Precise IF" and i % 5 == 0 else 1  # num_correct > 1 outside Ties
-            n_rejected = 4 - n_chosen
-            rows.append({"id": f"{subset[:4].lower()}-{i}", "prompt": f"{subset} prompt {i}",
-                         "chosen": [f"good {j}" for j in range(n_chosen)],
-                         "rejected": [f"bad {j}" for j in range(n_rejected)], "num_correct": n_chosen,
-                         "num_incorrect": n_rejected, "total_completions": 4, "subset": subset})
-            rewards.append([float(x) for x in np.round(rng.normal(0.3, 1.0, 4) * 2) / 2])
-    for k in range(30):
-        for kind in ("ref", "tied"):
-            if (kind == "ref" and k % 10 == 3) or (kind == "tied" and k % 10 == 7):
-                continue  # prompts present only as ref or only as tied
-            n_correct = 1 if kind == "ref" else int(rng.integers(2, 6))
-            n_incorrect = int(rng.integers(3, 7))
-            correct = rng.normal(1.0, 0.8, n_correct)
-            incorrect = rng.normal(0.0, 0.8, n_incorrect)
-            if kind == "tied" and k % 10 == 1:
-                correct = np.full(n_correct, 2.0)  # zero spread, positive margin: tanh(+inf)
-            if kind == "tied" and k % 10 == 2:
-                correct, incorrect = np.full(n_correct, 0.5), np.r_[0.5, incorrect[1:]]  # 0 / 0
-            scores = np.round(np.r_[correct, incorrect], 3)
-            rows.append({"id": f"{kind}:{k}", "prompt": f"ties prompt {k}",
-                         "chosen": [f"right {j}" for j in range(n_correct)],
-                         "rejected": [f"wrong {j}" for j in range(n_incorrect)], "num_correct": n_correct,
-                         "num_incorrect": n_incorrect, "total_completions": n_correct + n_incorrect,
-                         "subset": "Ties"})
-            rewards.append([float(x) for x in scores])
-    return rows, rewards
+from peers.rb_inputs import make_rb2_inputs  # the inputs the peer script ran on
 
 
 OFFICIAL = {  # seed: (inputs sha256, subset scores, overall = mean of the six)

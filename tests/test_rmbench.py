@@ -8,33 +8,16 @@ unmodified) in the side virtualenv (numpy 2.4.6):
 
 essential line: compute_accuracy(copy.deepcopy(make_rmbench_inputs()))  (rows carry "domain", so the
 official code takes its total_dataset.json path: split by domain prefix, then average).
-make_rmbench_inputs below is a verbatim copy of tests/peers/rb_inputs.py's.
+make_rmbench_inputs is tests/peers/rb_inputs.py's.
 """
 import hashlib
 import json
 import warnings
 
-import numpy as np
 import pytest
 
 from cdr_utils.rmbench import accuracy_matrix, hard_normal_easy, score_rmbench
-
-
-def make_rmbench_inputs(seed=3):
-    """RM-Bench rows (id, prompt, chosen x3, rejected x3, domain) with score_chosen / score_rejected on a
-    coarse grid (ties happen), the detailed / markdown styles scoring higher (a style-biased reward)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for domain, n in (("chat", 30), ("code", 25), ("math", 35), ("safety-refuse", 20), ("safety-response", 15)):
-        for i in range(n):
-            style = np.array([0.0, 0.6, 1.0])
-            chosen = np.round((0.5 + style + rng.normal(0, 0.9, 3)) * 2) / 2
-            rejected = np.round((style + rng.normal(0, 0.9, 3)) * 2) / 2
-            rows.append({"id": f"{domain}-{i}", "prompt": f"{domain} prompt {i}",
-                         "chosen": ["c concise", "c detailed", "c markdown"],
-                         "rejected": ["r concise", "r detailed", "r markdown"], "domain": domain,
-                         "score_chosen": [float(x) for x in chosen], "score_rejected": [float(x) for x in rejected]})
-    return rows
+from peers.rb_inputs import make_rmbench_inputs  # the inputs the peer script ran on
 
 
 INPUTS_SHA256 = "879324500c222a40612665c1df2edd5b3df0def5b3ead7000b142a2571945be3"

@@ -1,5 +1,6 @@
-"""Synthetic AlpacaEval annotations + a df_gamed-style table (numpy only). A verbatim copy of make_lc_inputs()
-lives in tests/test_alpaca_lc_official.py; both print/assert the same sha256 of the inputs."""
+"""Synthetic AlpacaEval annotations + a df_gamed-style table (numpy only). The peer scripts here and
+tests/test_alpaca_lc_official.py both import make_lc_inputs(); the script prints the inputs' sha256, the test
+asserts it."""
 import hashlib
 import json
 

@@ -1,5 +1,5 @@
-"""Synthetic RewardBench 2 and RM-Bench rows with rewards (numpy only). Verbatim copies of these generators live
-in tests/test_rewardbench2.py and tests/test_rmbench.py, which check the same sha256."""
+"""Synthetic RewardBench 2 and RM-Bench rows with rewards (numpy only). rb_reference.py and
+tests/test_rewardbench2.py / tests/test_rmbench.py import these generators; the tests check the inputs' sha256."""
 import hashlib
 import json
 
