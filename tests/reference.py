@@ -1,7 +1,21 @@
 """The independent naive reference that every scorer path is checked against."""
+import copy
 from pathlib import Path
 
 import torch
+
+# Parity is checked in float64: the scorer and the reference run the same float64 weights, so what differs
+# is only the scorer's own fp32 log-softmax of (exact) logits. fp32 carries 2^-24 = 6e-8 relative error per
+# rounding; log-softmax = logit - logsumexp over logits of magnitude <= ~40 here takes a few roundings, so
+# each token's log-prob is within ~4 * 40 * 6e-8 = 1e-5 nats of the float64 value, on any CPU and kernel set.
+# (Comparing fp32 against fp32 instead tests the machine: a batched and a one-example fp32 forward of
+# Gemma-3-270M differ by 1.4e-4 nats on one AMD EPYC and by less elsewhere.)
+FP32_SOFTMAX_ATOL = 1e-5
+
+
+def float64_copy(model):
+    """A float64 copy of `model` for parity tests (the fixture's fp32 model is left as it is)."""
+    return copy.deepcopy(model).double().eval()
 
 # The end-of-turn marker each test template writes after an assistant turn (known by hand, not computed
 # by the library): ChatML, the plain template (tiny GPT-2: "<|endoftext|>"), Gemma 3.
@@ -13,6 +27,8 @@ def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True
     """One example, one full forward, full-vocabulary log-softmax; the span found by re-tokenizing:
     start = length of the common token prefix of tok(prompt rendering) and tok(whole rendering),
     end   = number of tokens of the whole rendering cut right after (or before) the final marker.
+    The log-softmax runs in float64 (exact for a float64 model; an fp32 model's logits are upcast).
+    The log-softmax runs in float64 (exact for a float64 model; an fp32 model's logits are upcast).
     Returns (sum in nats, n_tokens, per-token log-probs)."""
     kw = dict(tokenize=False, chat_template=chat_template)
     p_text = tok.apply_chat_template(prompt, add_generation_prompt=True, **kw)
@@ -27,7 +43,7 @@ def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True
     assert f_ids[:len(u_ids)] == u_ids, "reference: the cut text is not a token prefix"
     end = len(u_ids)
     with torch.no_grad():
-        logits = model(torch.tensor([f_ids])).logits[0].float()
+        logits = model(torch.tensor([f_ids])).logits[0].double()
     lp = torch.log_softmax(logits, dim=-1)
     per_token = [lp[k - 1, f_ids[k]].item() for k in range(start, end)]
     return sum(per_token), end - start, per_token

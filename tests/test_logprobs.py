@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cdr_utils import DensityRatioReward, LogProbScorer
-from reference import MARKERS, naive_logprob
+from reference import FP32_SOFTMAX_ATOL, MARKERS, float64_copy, naive_logprob
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant."}
 PROMPTS = [
@@ -26,7 +26,9 @@ RESPONSES = [
 CASES = [(p, r) for p in PROMPTS for r in RESPONSES]
 
 
-def _check_parity(model, tok, name, include_end_of_turn=True, atol=1e-4, **scorer_kw):
+def _check_parity(model, tok, name, include_end_of_turn=True, atol=FP32_SOFTMAX_ATOL, **scorer_kw):
+    """Scorer and naive reference on the same float64 weights (reference.FP32_SOFTMAX_ATOL says why)."""
+    model = float64_copy(model)
     prompts, responses = [c[0] for c in CASES], [c[1] for c in CASES]
     scorer = LogProbScorer(model, tok, include_end_of_turn=include_end_of_turn, **scorer_kw)
     res = scorer.score(prompts, responses, return_tokens=True)

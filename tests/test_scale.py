@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cdr_utils import LogProbScorer
-from reference import MARKERS, naive_logprob
+from reference import FP32_SOFTMAX_ATOL, MARKERS, float64_copy, naive_logprob
 
 LONG_SYSTEM = {"role": "system", "content": ("You are a careful assistant. Judge answers by correctness first, "
                                              "then clarity, then brevity. ") * 3}
@@ -35,7 +35,7 @@ def _tiny_gemma3(tok):
 @pytest.mark.parametrize("kind", ["llama", "gpt2", "gemma3-sliding"])
 def test_prefix_sharing_equals_naive_reference(kind, tiny_llama, tiny_gpt2):
     model, tok = {"llama": tiny_llama, "gpt2": tiny_gpt2}.get(kind, (None, tiny_llama[1]))
-    model = model if model is not None else _tiny_gemma3(tok)
+    model = float64_copy(model if model is not None else _tiny_gemma3(tok))  # see reference.FP32_SOFTMAX_ATOL
     marker = MARKERS["tiny-random-gpt2" if kind == "gpt2" else "tiny-random-llama"]
     prompts, responses = _workload()
     scorer = LogProbScorer(model, tok, max_batch_size=3)
@@ -46,9 +46,9 @@ def test_prefix_sharing_equals_naive_reference(kind, tiny_llama, tiny_gpt2):
     for i, (p, r) in enumerate(zip(prompts, responses)):
         ref_sum, ref_n, ref_tok = naive_logprob(model, tok, p, r, marker)
         assert res.n_tokens[i] == ref_n
-        np.testing.assert_allclose(res.token_logprobs[i], ref_tok, atol=1e-4, err_msg=f"{kind} case {i}")
+        np.testing.assert_allclose(res.token_logprobs[i], ref_tok, atol=FP32_SOFTMAX_ATOL, err_msg=f"{kind} case {i}")
     independent = LogProbScorer(model, tok, share_prefix=False).score(prompts, responses)
-    np.testing.assert_allclose(res.sum, independent.sum, atol=1e-4)
+    assert np.all(np.abs(res.sum - independent.sum) <= 2 * FP32_SOFTMAX_ATOL * res.n_tokens)
 
 
 def test_shared_prefix_runs_once(tiny_llama):
