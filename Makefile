@@ -53,13 +53,13 @@ demo: setup
 	echo "[demo] all notebooks ran: executed copies and figures in runs/$$run/, headline numbers in results/$$run/"
 
 # The paper recipe on CPU, every hub data set and model replaced by a small local stand-in and the judge by a local
-# server (cdr_utils/studies/dryrun): the paper profile's code paths end to end before a GPU run.
+# server (tools/dryrun): the paper profile's code paths end to end before a GPU run.
 DRYRUN := .cache/dryrun
 JUDGE_PORT ?= 8765
 dryrun: setup
-	@$(PY) -m cdr_utils.studies.dryrun build --root $(DRYRUN)
+	@$(PY) -m tools.dryrun build --root $(DRYRUN)
 	@export CDR_JUDGE_API_KEY=dry-run CDR_JUDGE_BASE_URL=http://127.0.0.1:$(JUDGE_PORT)/v1; \
-	$(PY) -m cdr_utils.studies.dryrun serve --port $(JUDGE_PORT) & judge=$$!; trap "kill $$judge" EXIT; \
+	$(PY) -m tools.dryrun serve --port $(JUDGE_PORT) & judge=$$!; trap "kill $$judge" EXIT; \
 	$(MAKE) --no-print-directory demo PROFILE=paper SET=@$(abspath $(DRYRUN))/overrides.yaml
 
 # After a cpu demo: the README's figures (figures/) and docs/RESULTS.md + the README's results table, from that run.

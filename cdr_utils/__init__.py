@@ -10,7 +10,7 @@ from .customize import Customization
 from .logprobs import LogProbScorer, ScoreResult
 from .models import ModelNotAvailable, ModelSpec, load_model
 from .pairs import build_pairs, reward_augment
-from .rewardbench import evaluate
+from .benchmarks.rewardbench import evaluate
 from .rewards import DensityRatioReward, RewardResult, density_ratio, score_candidates
 
 __all__ = ["ChatEncoder", "Customization", "DensityRatioReward", "LogProbScorer", "ModelNotAvailable", "ModelSpec",

@@ -1,5 +1,5 @@
-"""`python -m cdr_utils ...` is the `cdr` command: the core's commands and the study commands (studies/cli.py)."""
-from .studies.cli import main
+"""`python -m cdr_utils ...` is the `cdr` command (cli/commands.py)."""
+from .cli import main
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ class GenerationConfig:
     """On-policy sampling (SimPO's pipeline): the policy, N samples per prompt, one seed per sample (`seeds`,
     or seed, seed+1, ... when empty), temperature / top-p / new-token cap, rows per batch (the samples do not
     depend on it; on CPU a decoding step is bound by reading the weights, so 32 rows cost little more than 8:
-    benchmarks/bench_generation.py, 32 SmolLM2-135M samples, 36 s at 32 rows vs 63 s at 8), and the backend:
+    perf/bench_generation.py, 32 SmolLM2-135M samples, 36 s at 32 rows vs 63 s at 8), and the backend:
     "hf" (transformers: the reference, batch-invariant seeded samples), "vllm" (same prompts, seeds and stop
     tokens, vLLM's own sampler, so other texts) or "auto" (vLLM where it is installed, else transformers)."""
     policy: ModelSpec = ModelSpec("tiny-random-llama")

@@ -20,7 +20,7 @@ from .chat import ChatEncoder, prompt_id
 from .customize import DOMAINS
 from .models import load_spec
 from .progress import progress as progress_bar
-from .rewardbench import SUBSET_SECTION
+from .benchmarks.rewardbench import SUBSET_SECTION
 
 SECTION_DOMAIN = {"Chat": "CHAT", "Chat Hard": "CHAT", "Safety": "SAFETY", "Reasoning": "REASONING"}
 FALLBACK = "CHAT"

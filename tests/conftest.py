@@ -60,7 +60,7 @@ def fake_vllm(monkeypatch):
     drop()
 
 
-# The dry run's stand-ins (cdr_utils/studies/dryrun) for one model of each chat-template kind of the paper recipe:
+# The dry run's stand-ins (tools/dryrun) for one model of each chat-template kind of the paper recipe:
 # ChatML with and without BOS (the strong / weak pair), Llama-3 (the policy; its Base-SFT configs stop at a token
 # other than the template's), Mistral-Instruct's current and original templates, zephyr.
 DRYRUN_MODELS = ("NousResearch/Nous-Hermes-2-Mistral-7B-DPO", "teknium/OpenHermes-2.5-Mistral-7B",
@@ -72,8 +72,8 @@ DRYRUN_MODELS = ("NousResearch/Nous-Hermes-2-Mistral-7B-DPO", "teknium/OpenHerme
 @pytest.fixture(scope="session")
 def dryrun_stand_ins(tmp_path_factory):
     """(local copies' overrides, {hub id: stand-in folder}), built once per session (~1 min: three tokenizers)."""
-    from cdr_utils.studies.dryrun.data import build_datasets
-    from cdr_utils.studies.dryrun.models import build_models
+    from tools.dryrun.data import build_datasets
+    from tools.dryrun.models import build_models
 
     root = tmp_path_factory.mktemp("dryrun")
     return build_datasets(root / "data"), build_models(root / "models", DRYRUN_MODELS, progress=lambda *a: None)

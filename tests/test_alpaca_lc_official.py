@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdr_utils.evals.winrate import alpaca_eval_table, length_controlled_win_rate, load_df_gamed
+from cdr_utils.benchmarks.policy.winrate import alpaca_eval_table, length_controlled_win_rate, load_df_gamed
 from peers.lc_inputs import BASELINE, make_lc_inputs  # the inputs the peer scripts ran on
 
 INPUTS_SHA256 = "29210ac51c53acaa870ea6dab85a80d52cda0d48d4559b80dc59a7f824ad969b"  # printed by the script

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cdr_utils.studies import annotate, artifacts, profiles
-from cdr_utils.minibench import alpaca_eval_path
+from cdr_utils.benchmarks.minibench import alpaca_eval_path
 from cdr_utils.pairs import split_by_prompt, strategy_summary
 from cdr_utils.stats import spearman
 

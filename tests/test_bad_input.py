@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-import cdr_utils.cli as cli
+from cdr_utils.cli import commands as cli
 import cdr_utils.models as models
 from cdr_utils.cache import CacheShardWarning, ScoreCache, read_shard
 from cdr_utils.chat import RecordError
-from cdr_utils.evals.mtbench import mt_bench_scores, parse_rating
+from cdr_utils.benchmarks.policy.mtbench import mt_bench_scores, parse_rating
 from cdr_utils.logprobs import LogProbScorer
 from cdr_utils.pairs import fit_rating_bins, reward_augment, to_rating
 from cdr_utils.records import DataFileError, read_records, write_records

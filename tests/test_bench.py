@@ -1,4 +1,4 @@
-"""Paper-architecture random models and the scoring benchmark's baselines (benchmarks/bench_scoring.py).
+"""Paper-architecture random models and the scoring benchmark's baselines (perf/bench_scoring.py).
 
 The benchmark's ratios mean something only if its baselines compute the same numbers as the scorer; its GPU
 column runs random weights in the paper architectures, which must be those architectures."""
@@ -14,7 +14,7 @@ from cdr_utils.models import model_revision, paper_architecture_config
 from cdr_utils.tiny import tiny_model
 from reference import FP32_SOFTMAX_ATOL, MARKERS, float64_copy, naive_logprob
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scoring.py"
+BENCH = Path(__file__).resolve().parents[1] / "perf" / "bench_scoring.py"
 
 
 def _bench():

@@ -169,7 +169,8 @@ def test_a_corrupted_shard_is_named_recomputed_alone_and_the_output_unchanged(tm
                                                                                monkeypatch):
     """Flip bytes in one shard of a finished run: the next run warns naming the file, moves it aside, recomputes
     exactly that shard's rows and writes an output bitwise equal to the first (uninterrupted) run's."""
-    from cdr_utils import cli, models
+    from cdr_utils import cli
+    from cdr_utils import models
     from cdr_utils.cache import CacheShardWarning
 
     monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny_llama)
@@ -252,7 +253,7 @@ def test_cli_bad_record_names_the_id_and_writes_nothing(tmp_path):
 
 
 def test_vllm_backend_says_not_installed(no_vllm):
-    from cdr_utils.vllm_backend import vllm_score
+    from cdr_utils.logprobs import vllm_score
 
     with pytest.raises(ImportError, match="needs the `vllm` package, which is not installed"):
         vllm_score("any", [[{"role": "user", "content": "x"}]], ["y"])
@@ -261,7 +262,7 @@ def test_vllm_backend_says_not_installed(no_vllm):
 @pytest.mark.parametrize("include_end_of_turn", [True, False])
 def test_vllm_adapter_equals_naive_reference(fake_vllm, tiny_llama, include_end_of_turn):
     """Our vLLM adapter (span, indexing, template) against the stand-in (tests/fake_vllm)."""
-    from cdr_utils.vllm_backend import vllm_score
+    from cdr_utils.logprobs import vllm_score
 
     model, tok = tiny_llama
     rows = _rows(6)

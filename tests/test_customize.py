@@ -7,7 +7,7 @@ from cdr_utils import DensityRatioReward, LogProbScorer, load_model
 from cdr_utils.chat import GEMMA3_CHAT_TEMPLATE, PLAIN_CHAT_TEMPLATE
 from cdr_utils.customize import (EXEMPLAR_FOOTER, EXEMPLAR_HEADER, Customization, Exemplar, customize, load_criteria,
                                  load_exemplars)
-from cdr_utils.rewardbench import to_rows
+from cdr_utils.benchmarks.rewardbench import to_rows
 from cdr_utils.studies.ablation import evaluate_variant
 from cdr_utils.studies.profiles import get_profile
 

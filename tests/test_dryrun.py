@@ -1,4 +1,4 @@
-"""The dry run's stand-ins (cdr_utils/studies/dryrun): model families with their real special-token ids, vocabulary
+"""The dry run's stand-ins (tools/dryrun): model families with their real special-token ids, vocabulary
 sizes and chat templates; stop tokens that end samples; the local judge in each benchmark's format; the overrides
 that point every hub model of the paper recipe at a stand-in."""
 import json
@@ -11,14 +11,14 @@ import torch
 import yaml
 
 from cdr_utils.chat import ChatEncoder, has_system_role
-from cdr_utils.evals.judges import HttpJudge, parse_verdict
-from cdr_utils.evals.mtbench import parse_rating
+from cdr_utils.benchmarks.policy.judges import HttpJudge, parse_verdict
+from cdr_utils.benchmarks.policy.mtbench import parse_rating
 from cdr_utils.generate import GenerationConfig, generate_responses, stop_token_ids
 from cdr_utils.models import load_model
-from cdr_utils.studies.dryrun import __main__ as dryrun_main
-from cdr_utils.studies.dryrun.__main__ import model_overrides
-from cdr_utils.studies.dryrun.judge import JudgeServer
-from cdr_utils.studies.dryrun.models import STAND_INS
+from tools.dryrun import __main__ as dryrun_main
+from tools.dryrun.__main__ import model_overrides
+from tools.dryrun.judge import JudgeServer
+from tools.dryrun.models import STAND_INS
 from cdr_utils.studies.recipes import read_recipe
 
 # Renderings of [system "SYS", user "Hi", assistant "Hello!"] by the models' shipped templates, made with

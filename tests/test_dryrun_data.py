@@ -1,4 +1,4 @@
-"""The dry run's local copies of the paper recipe's hub data sets (cdr_utils/studies/dryrun/data.py): built from a
+"""The dry run's local copies of the paper recipe's hub data sets (tools/dryrun/data.py): built from a
 seed, read through the project's own loaders exactly as the paper recipe reads the hub (the overrides returned
 by build_datasets applied to configs/profiles/paper.yaml), in the hub's schema, and built only once."""
 import hashlib
@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from datasets import Features, Sequence, Value
 
-from cdr_utils import rewardbench as rb
-from cdr_utils import rewardbench2 as rb2
-from cdr_utils import rmbench as rmb
-from cdr_utils.evals.answers import alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_items, mt_bench_items
-from cdr_utils.evals.winrate import gamed_difficulty, length_controlled_win_rate
+from cdr_utils.benchmarks import rewardbench as rb
+from cdr_utils.benchmarks import rewardbench2 as rb2
+from cdr_utils.benchmarks import rmbench as rmb
+from cdr_utils.benchmarks.policy.answers import alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_items, mt_bench_items
+from cdr_utils.benchmarks.policy.winrate import gamed_difficulty, length_controlled_win_rate
 from cdr_utils.records import read_jsonl
 from cdr_utils.studies.annotate import load_prompts
 from cdr_utils.studies.benches import load_profile_bench
-from cdr_utils.studies.benchmarks import _df_gamed, load_benchmarks
-from cdr_utils.studies.dryrun.data import build_datasets
+from cdr_utils.studies.policy_benchmarks import _df_gamed, load_benchmarks
+from tools.dryrun.data import build_datasets
 from cdr_utils.studies.profiles import get_profile
 
 # The hub's schemas, transcribed here from docs/HUB.md (section 1 and its Appendix), not from

@@ -2,12 +2,12 @@
 import pandas as pd
 import pytest
 
-from cdr_utils.evals.answers import generate_answers, pick, write_answers
-from cdr_utils.evals.judges import Judge
-from cdr_utils.evals.scoring import judge_alpaca_eval, judge_arena_hard, judge_mt_bench, score_tables
+from cdr_utils.benchmarks.policy.answers import generate_answers, pick, write_answers
+from cdr_utils.benchmarks.policy.judges import Judge
+from cdr_utils.benchmarks.policy.scoring import judge_alpaca_eval, judge_arena_hard, judge_mt_bench, score_tables
 from cdr_utils.generate import generate_responses
 from cdr_utils.records import read_records
-from cdr_utils.studies.benchmarks import load_benchmarks
+from cdr_utils.studies.policy_benchmarks import load_benchmarks
 from cdr_utils.studies.profiles import get_profile
 
 

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cdr_utils.evals.judges import HttpJudge, JudgeError, ReferenceProxyJudge, overlap_f1, parse_verdict
-from cdr_utils.evals.mtbench import parse_rating
-from cdr_utils.evals.prompts import JudgePrompts
+from cdr_utils.benchmarks.policy.judges import HttpJudge, JudgeError, ReferenceProxyJudge, overlap_f1, parse_verdict
+from cdr_utils.benchmarks.policy.mtbench import parse_rating
+from cdr_utils.benchmarks.policy.prompts import JudgePrompts
 
 KEY = "test-key"
 
@@ -126,7 +126,7 @@ def test_http_judge_gives_up_and_does_not_retry_client_errors(server_factory, mo
 
 RUN = """
 import sys
-from cdr_utils.evals.judges import HttpJudge
+from cdr_utils.benchmarks.policy.judges import HttpJudge
 judge = HttpJudge(sys.argv[1], "rule-judge", cache_dir=sys.argv[2], backoff=0.01)
 for k in range(int(sys.argv[3])):
     judge.pairwise(f"question {k}", "good " * (k % 3), "good")

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdr_utils.evals import (arena_hard_scores, battles_from_games, bradley_terry, length_controlled_win_rate,
+from cdr_utils.benchmarks.policy import (arena_hard_scores, battles_from_games, bradley_terry, length_controlled_win_rate,
                              mt_bench_scores, parse_rating, win_rate)
-from cdr_utils.evals.glm import fit_logistic
-from cdr_utils.evals.winrate import alpaca_eval_table, instruction_difficulty
+from cdr_utils.benchmarks.policy.glm import fit_logistic
+from cdr_utils.benchmarks.policy.winrate import alpaca_eval_table, instruction_difficulty
 
 
 def _record(i, pref, len_baseline=100, len_model=100, gen="m"):

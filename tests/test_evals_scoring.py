@@ -20,10 +20,10 @@ import pytest
 from peers.lc_inputs import make_lc_inputs
 from test_alpaca_lc_official import OFFICIAL
 
-from cdr_utils.evals.answers import alpaca_eval_df_gamed
-from cdr_utils.evals.judges import Judge
-from cdr_utils.evals.scoring import bootstrap_interval, judge_alpaca_eval, score_tables, summary_table
-from cdr_utils.evals.winrate import VARIANT_COLUMNS, VARIANT_LABELS, alpaca_eval_table
+from cdr_utils.benchmarks.policy.answers import alpaca_eval_df_gamed
+from cdr_utils.benchmarks.policy.judges import Judge
+from cdr_utils.benchmarks.policy.scoring import bootstrap_interval, judge_alpaca_eval, score_tables, summary_table
+from cdr_utils.benchmarks.policy.winrate import VARIANT_COLUMNS, VARIANT_LABELS, alpaca_eval_table
 
 RECORDED = {"resample": (53.17282682392177, 1.090266679758323), "subset": (54.21658802149453, 1.468902921619231),
             "score_tables_round": (53.860158876588514, 0.9497518930048392)}

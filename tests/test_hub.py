@@ -4,10 +4,10 @@ import json
 import huggingface_hub.constants
 import pytest
 
-from cdr_utils import rmbench
-from cdr_utils.evals.answers import alpaca_eval_items
+from cdr_utils.benchmarks import rmbench
+from cdr_utils.benchmarks.policy.answers import alpaca_eval_items
 from cdr_utils.hub import hub_file
-from cdr_utils.rewardbench import DatasetNotAvailable
+from cdr_utils.benchmarks.rewardbench import DatasetNotAvailable
 
 
 @pytest.fixture
@@ -64,9 +64,10 @@ def all_offline(offline, monkeypatch, tmp_path):
 def test_each_paper_source_fails_naming_itself_its_recipe_key_and_the_copy_command(all_offline, tmp_path):
     """Every hub source of the paper recipe, the others pointed at local copies: the error names the model or data
     set, the recipe key that points it at a local copy, and the `hf download` command that makes one."""
-    from cdr_utils.studies import annotate, benchmarks, get_profile, load_policy, load_scorer
+    from cdr_utils.studies import annotate, get_profile, load_policy, load_scorer
+    from cdr_utils.studies import policy_benchmarks as benchmarks
     from cdr_utils.studies.benches import load_profile_bench, profile_benchmark
-    from cdr_utils.studies.dryrun.data import build_datasets
+    from tools.dryrun.data import build_datasets
 
     local = build_datasets(tmp_path / "copies")
     paper = get_profile("paper")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cdr_utils import rewardbench as rb
-from cdr_utils.minibench import SECTIONS, SUBSET_SECTION, alpaca_eval_path, load_minibench, stratified_subset
+from cdr_utils.benchmarks import rewardbench as rb
+from cdr_utils.benchmarks.minibench import SECTIONS, SUBSET_SECTION, alpaca_eval_path, load_minibench, stratified_subset
 
 DATA = Path(__file__).resolve().parents[1] / "cdr_utils" / "data"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cdr_utils import rewardbench2 as rb2
-from cdr_utils import rmbench as rmb
-from cdr_utils.minibench import alpaca_eval_path
-from cdr_utils.minibench_bo4 import BO4_SUBSETS, RB2_TWIN, build_bo4_rows, load_minibench_bo4
-from cdr_utils.minibench_style import STYLE_DOMAINS, build_style_rows, load_minibench_style
+from cdr_utils.benchmarks import rewardbench2 as rb2
+from cdr_utils.benchmarks import rmbench as rmb
+from cdr_utils.benchmarks.minibench import alpaca_eval_path
+from cdr_utils.benchmarks.minibench_bo4 import BO4_SUBSETS, RB2_TWIN, build_bo4_rows, load_minibench_bo4
+from cdr_utils.benchmarks.minibench_style import STYLE_DOMAINS, build_style_rows, load_minibench_style
 
 DATA = Path(__file__).resolve().parents[1] / "cdr_utils" / "data"
 EQ = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)")
@@ -27,7 +27,7 @@ def checks_run_once():
     verdict; a rebuild for the determinism check need not rerun them). The label checks below run their own."""
     import functools
 
-    from cdr_utils import minibench, minibench_bo4, minibench_style
+    from cdr_utils.benchmarks import minibench, minibench_bo4, minibench_style
 
     once = functools.lru_cache(maxsize=None)(minibench.passes)
     with pytest.MonkeyPatch.context() as mp:

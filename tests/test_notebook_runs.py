@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from cdr_utils.studies import get_profile
-from cdr_utils.studies.dryrun.__main__ import model_overrides
-from cdr_utils.studies.dryrun.judge import JudgeServer
+from tools.dryrun.__main__ import model_overrides
+from tools.dryrun.judge import JudgeServer
 from cdr_utils.studies.recipes import read_recipe
 
 ROOT = Path(__file__).resolve().parents[1]

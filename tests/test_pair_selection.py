@@ -12,7 +12,7 @@ from datasets import Dataset
 
 from cdr_utils.studies import artifacts, profiles
 from cdr_utils.studies import pair_selection as ps
-from cdr_utils import rewardbench as rb
+from cdr_utils.benchmarks import rewardbench as rb
 from cdr_utils.logprobs import LogProbScorer
 from cdr_utils.models import ModelSpec, load_model, model_revision
 from cdr_utils.rewards import DensityRatioReward, density_ratio

@@ -2,6 +2,9 @@
 gated models, judge, disk, packages), exit statuses, the offline smoke / cpu plans, JSON, and the command."""
 import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,17 +196,34 @@ def test_train_wraps_the_checkpoints_command(monkeypatch):
 
 
 def test_entry_points_and_layering():
+    """`cdr` is the core's command: `cdr score --help` imports neither the studies layer nor TRL (a subprocess,
+    so this test's own imports do not count); the core never imports the studies layer."""
     import cdr_utils.__main__ as entry
+    import cdr_utils.cli
 
-    assert entry.main is study_cli.main
-    assert 'cdr = "cdr_utils.studies.cli:main"' in (ROOT / "pyproject.toml").read_text()
-    core = [p for p in (ROOT / "cdr_utils").rglob("*.py") if "studies" not in p.relative_to(ROOT).parts
-            and p.name != "__main__.py"]
-    for path in core:  # the core never imports the studies layer (__main__ is the command's entry point)
+    assert entry.main is cdr_utils.cli.main
+    assert 'cdr = "cdr_utils.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    probe = ("import sys, runpy; sys.argv = ['cdr', 'score', '--help']\n"
+             "try:\n    runpy.run_module('cdr_utils', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m == 'trl' or m.startswith(('trl.', 'cdr_utils.studies'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "usage: cdr score" in out and out.strip().endswith("[]"), out[-500:]
+    core = [p for p in (ROOT / "cdr_utils").rglob("*.py") if "studies" not in p.relative_to(ROOT).parts]
+    for path in core:  # the core never imports the studies layer
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 assert not any("studies" in n for n in names), path
+
+
+def test_study_commands_outside_a_checkout_say_so_in_one_line(tmp_path):
+    env = {**os.environ, "CDR_CHECKOUT": str(tmp_path)}
+    for command in (["plan", "--recipe", "paper"], ["train", "--recipe", "paper"]):
+        proc = subprocess.run([sys.executable, "-m", "cdr_utils.studies", *command], capture_output=True, text=True,
+                              env=env, cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert f"{command[0]} needs a checkout of the project" in lines[0] and "CDR_CHECKOUT" in lines[0]
 
 
 def test_a_model_of_unknown_size_is_a_warning(tmp_path):

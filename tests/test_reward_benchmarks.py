@@ -17,12 +17,12 @@ import pytest
 from datasets import Features, Sequence, Value
 
 from cdr_utils import DensityRatioReward, LogProbScorer, hub, load_model
-from cdr_utils import rewardbench as rb
-from cdr_utils import rewardbench2 as rb2
-from cdr_utils import rmbench as rmb
-from cdr_utils.minibench import load_minibench
-from cdr_utils.minibench_bo4 import BO4_SUBSETS
-from cdr_utils.reward_benchmarks import METHODS, evaluate_benchmark, sample_rows
+from cdr_utils.benchmarks import rewardbench as rb
+from cdr_utils.benchmarks import rewardbench2 as rb2
+from cdr_utils.benchmarks import rmbench as rmb
+from cdr_utils.benchmarks.minibench import load_minibench
+from cdr_utils.benchmarks.minibench_bo4 import BO4_SUBSETS
+from cdr_utils.benchmarks.reward_eval import METHODS, evaluate_benchmark, sample_rows
 
 RB2_FEATURES = Features({
     "id": Value("string"), "prompt": Value("string"), "chosen": Sequence(Value("string")),

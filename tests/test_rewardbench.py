@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cdr_utils import RecordError
-from cdr_utils import rewardbench as rb
+from cdr_utils.benchmarks import rewardbench as rb
 from cdr_utils.logprobs import ScoreResult
 from cdr_utils.rewards import RewardResult
 from cdr_utils.studies.benches import load_profile_bench

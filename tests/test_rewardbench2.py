@@ -24,7 +24,7 @@ import json
 
 import pytest
 
-from cdr_utils.rewardbench2 import best_of_n_result, score_rewardbench2, ties_score
+from cdr_utils.benchmarks.rewardbench2 import best_of_n_result, score_rewardbench2, ties_score
 from peers.rb_inputs import make_rb2_inputs  # the inputs the peer script ran on
 
 

@@ -16,7 +16,7 @@ import warnings
 
 import pytest
 
-from cdr_utils.rmbench import accuracy_matrix, hard_normal_easy, score_rmbench
+from cdr_utils.benchmarks.rmbench import accuracy_matrix, hard_normal_easy, score_rmbench
 from peers.rb_inputs import make_rmbench_inputs  # the inputs the peer script ran on
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cdr_utils.chat import GEMMA3_CHAT_TEMPLATE
-from cdr_utils.rewardbench import to_rows
+from cdr_utils.benchmarks.rewardbench import to_rows
 from cdr_utils.router import (ROUTER_INSTRUCTIONS, KeywordRouter, LLMRouter, OracleRouter, make_router,
                               parse_domain, route_all, router_report)
 

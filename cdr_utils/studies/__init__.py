@@ -10,7 +10,8 @@ the core never imports it.
     annotate.py        notebook 04: prompts -> policy samples -> scored candidates -> pairs
     checkpoints.py     notebooks 05-07: tuned policies trained once and reused
     tuning_eval.py     notebooks 05, 07: held-out implicit-reward accuracy, the reward of fresh samples
-    benchmarks.py      notebook 06: answers, judgments and tables
+    policy_benchmarks.py  notebook 06: answers, judgments and tables
+    paths.py           the checkout's folders (configs, outputs, results, runs, perf), overridable by environment
     plots.py           the figures
 """
 from .profiles import PROFILES, Profile, get_profile, load_policy, load_reward, load_scorer

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import rewardbench as rb
+from ..benchmarks import rewardbench as rb
 from ..customize import MODES, Customization
 from ..logprobs import _prefix_key
-from ..minibench import stratified_subset
+from ..benchmarks.minibench import stratified_subset
 from ..progress import progress as progress_bar
 from ..rewards import APPLY_TO
 from .benches import load_profile_bench

@@ -26,7 +26,7 @@ from datasets import Dataset, load_from_disk
 from ..chat import prompt_id
 from ..generate import drop_identical, generate_responses, generation_backend
 from ..hub import hub_dataset
-from ..minibench import alpaca_eval_path
+from ..benchmarks.minibench import alpaca_eval_path
 from ..models import CACHE_DIR
 from ..pairs import build_pairs, split_by_prompt
 from ..records import read_jsonl, write_records, write_text

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..records import atomic_dir, write_text
+from .paths import CHECKOUT, OUTPUTS
 
-OUTPUTS = Path(os.environ.get("CDR_OUTPUTS_DIR", Path(__file__).resolve().parents[2] / "outputs"))
 
 
 def artifacts_dir(profile: str) -> Path:
@@ -40,9 +40,8 @@ def settings_key(settings) -> str:
 
 def code_version() -> str:
     """The package version and, in a git checkout, the commit (with "+dirty" for uncommitted changes)."""
-    repo = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty=+dirty"],
+        commit = subprocess.run(["git", "-C", str(CHECKOUT), "describe", "--always", "--dirty=+dirty"],
                                 capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
@@ -52,7 +51,7 @@ def code_version() -> str:
 def shown(path) -> str:
     """A path as notebooks print it, without a machine-specific prefix: outputs/... for artifacts (wherever
     $CDR_OUTPUTS_DIR puts them), else relative to the checkout."""
-    path, root = Path(path).resolve(), Path(__file__).resolve().parents[2]
+    path, root = Path(path).resolve(), CHECKOUT.resolve()
     if path.is_relative_to(OUTPUTS.resolve()):
         return str(Path("outputs") / path.relative_to(OUTPUTS.resolve()))
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import rewardbench as rb
-from ..minibench import load_minibench, stratified_subset
-from ..reward_benchmarks import evaluate_benchmark
+from ..benchmarks import rewardbench as rb
+from ..benchmarks.minibench import load_minibench, stratified_subset
+from ..benchmarks.reward_eval import evaluate_benchmark
 from .profiles import recipe_key
 
 

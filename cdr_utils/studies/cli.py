@@ -1,14 +1,14 @@
-"""The `cdr` command with the study commands (the `cdr` console script and `python -m cdr_utils`): the core's
-commands (cdr_utils/cli.py: prepare, score, reward, pairs, evaluate) plus
+"""The study commands, in a checkout (`python -m cdr_utils.studies`, or `make plan` / `make train`):
 
-    cdr plan  --recipe paper [--set key=value ...] [--gpus N] [--measure] [--json]
-    cdr train --recipe paper --method simpo [--set key=value ...] [--retrain]
+    python -m cdr_utils.studies plan  --recipe paper [--set key=value ...] [--gpus N] [--measure] [--json]
+    python -m cdr_utils.studies train --recipe paper --method simpo [--set key=value ...] [--retrain]
 
 `plan` sizes a recipe's notebooks before anything downloads (plan.py: the formulas and assumptions) and checks
 this machine: a GPU and its memory, the hub, access to gated models, the judge endpoint, free disk, the offline
 packages. Exit status 0 when everything needed is present, 1 when something is missing, 2 for bad arguments.
 Every check goes through an `Environment` (tests replace it) with short timeouts, so offline it says "missing"
 and never hangs. `train` is `python -m cdr_utils.studies.checkpoints` (notebooks 05-07's tuned policies).
+Outside a checkout both stop with one line (paths.require_checkout). The `cdr` command is the core's (cli/).
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import cli as core
+from ..cli import commands as core
 from ..models import CACHE_DIR, OFFLINE
 from . import checkpoints
-from .artifacts import OUTPUTS
+from .paths import OUTPUTS, PERF, CheckoutRequired, require_checkout
 from .plan import BUILTIN, DATA_BYTES, REF_PARAMS, Check, Plan, estimate
 from .profiles import get_profile
 
@@ -113,12 +113,12 @@ def _cached_bytes(hf_cache: Path, repo: str, kind: str) -> int:
 
 def _measure_scoring() -> float:
     """Scoring tokens/s of LogProbScorer on random weights in the Mistral-7B architecture on this GPU:
-    benchmarks/bench_scoring.py's mixed workload (40 sequences of 32-1024 tokens), a warm-up call, median of 2."""
+    perf/bench_scoring.py's mixed workload (40 sequences of 32-1024 tokens), a warm-up call, median of 2."""
     import torch
 
     if not torch.cuda.is_available():
         raise RuntimeError("no CUDA GPU visible to torch")
-    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scoring.py"
+    bench = PERF / "bench_scoring.py"
     if not bench.is_file():
         raise FileNotFoundError(f"{bench} is not in this installation (a source checkout has it)")
     spec = importlib.util.spec_from_file_location("cdr_bench_scoring", bench)
@@ -389,6 +389,7 @@ def from_json(text: str) -> Plan:
 
 # -- the command ------------------------------------------------------------------------------------------------
 def plan_command(args, env: Environment | None = None) -> None:
+    require_checkout("plan")
     plan = build_plan(args.recipe, args.overrides, env=env, gpus=args.gpus, measure=args.measure)
     try:
         print(to_json(plan) if args.json else render(plan), flush=True)
@@ -399,16 +400,18 @@ def plan_command(args, env: Environment | None = None) -> None:
 
 
 def train_command(args) -> None:
+    require_checkout("train")
     checkpoints.main(["--profile", args.recipe, "--method", args.method, *(["--set", *args.overrides]
                                                                           if args.overrides else []),
                       *(["--retrain"] if args.retrain else [])])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The core's parser (cdr_utils.cli.build_parser) with the study commands added."""
-    parser = core.build_parser()
-    parser.description += " Study commands: plan and train, on a recipe of notebooks 00-07."
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    """`python -m cdr_utils.studies plan|train`: the study commands, on a recipe of notebooks 00-07 (a checkout)."""
+    parser = argparse.ArgumentParser(prog="python -m cdr_utils.studies",
+                                     description="Study commands on a recipe of notebooks 00-07, in a checkout.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
     default = os.environ.get("CDR_PROFILE", "cpu")
 
     def command(name, func, **kw):
@@ -432,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    """`cdr`: dispatched by the core's main (errors, exit statuses, signals) with this parser."""
+    """Dispatched by the core's main (errors, exit statuses, signals) with this parser."""
     core.main(argv, parser=build_parser())
 
 

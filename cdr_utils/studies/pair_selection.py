@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .. import rewardbench as rb
-from ..minibench import stratified_subset
+from ..benchmarks import rewardbench as rb
+from ..benchmarks.minibench import stratified_subset
 from ..models import CACHE_DIR, ModelSpec
 from ..records import write_text
 from ..stats import bootstrap, percentile_interval, spearman

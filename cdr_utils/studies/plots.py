@@ -9,10 +9,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..evals.winrate import lc_column
+from ..benchmarks.policy.winrate import lc_column
 from ..stats import spearman
+from .paths import RUNS
 
-RUNS = Path(__file__).resolve().parents[2] / "runs"
 STRONG, WEAK = "tab:blue", "tab:orange"
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 from ..models import gemma_accepted
+from .paths import RECIPES, require_checkout
 
-RECIPES = Path(__file__).resolve().parents[2] / "configs" / "profiles"
 
 
 class RecipeError(ValueError):
@@ -37,6 +37,7 @@ def recipe_path(name: str) -> Path:
         if not path.exists():
             raise RecipeError(f"recipe file {name} does not exist")
         return path
+    require_checkout(f"the built-in recipe {name!r}")
     path = RECIPES / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in RECIPES.glob("*.yaml"))

@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-from ..evals.winrate import VARIANT_COLUMNS
+from ..benchmarks.policy.winrate import VARIANT_COLUMNS
 from .results import NOTEBOOKS, load_results
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 
 from ..records import write_text
+from .paths import RESULTS
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
 NOTEBOOKS = ("00_density_ratio_primer", "01_pair_selection", "02_customization_ablations", "03_rewardbench_eval",
              "04_onpolicy_annotation", "05_simpo_tuning", "06_benchmark_scoring", "07_reward_augmented_dpo")
 

@@ -1,6 +1,6 @@
 """alpaca_eval 0.6.6 on model_mixed's records carrying an explicit `index` field: (a) a bootstrap resample of the
 instructions (duplicates included), (b) a subset (every third instruction), (c) the first round of
-cdr_utils.evals.scoring.score_tables(rounds=1, seed=4): instructions sorted by name (groupby's order), then
+cdr_utils.benchmarks.policy.scoring.score_tables(rounds=1, seed=4): instructions sorted by name (groupby's order), then
 cdr_utils.stats.resample = default_rng(4).integers(0, 300, 300) over them, records in that order.
 
     cd tests/peers && /tmp/peer-venv/bin/python alpaca_lc_resample.py > alpaca_lc_resample.json

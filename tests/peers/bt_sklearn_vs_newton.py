@@ -2,7 +2,7 @@ import math, os, time, warnings, sys  # run from tests/peers with the project's 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: test_evals_metrics
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
-from cdr_utils.evals.arena import bradley_terry, _design, arena_hard_scores
+from cdr_utils.benchmarks.policy.arena import bradley_terry, _design, arena_hard_scores
 from test_evals_metrics import _simulated_battles
 
 def v01(df, baseline, SCALE=400, BASE=10, INIT_RATING=1000):  # arena-hard-auto v0.1 show_result.compute_mle_elo

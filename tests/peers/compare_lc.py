@@ -5,7 +5,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import pandas as pd
 from lc_inputs import make_lc_inputs, inputs_digest
-from cdr_utils.evals.winrate import length_controlled_win_rate
+from cdr_utils.benchmarks.policy.winrate import length_controlled_win_rate
 ref = json.load(open(HERE / "alpaca_lc_reference.json"))
 records, gamed = make_lc_inputs()
 assert inputs_digest(records, gamed) == ref["inputs_sha256"]

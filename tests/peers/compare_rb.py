@@ -1,8 +1,8 @@
 # Run with the project's venv from tests/peers: cd tests/peers && ../../.venv/bin/python compare_rb.py
 import json, warnings
 from rb_inputs import make_rb2_inputs, make_rmbench_inputs, digest
-from cdr_utils.rewardbench2 import score_rewardbench2
-from cdr_utils.rmbench import score_rmbench
+from cdr_utils.benchmarks.rewardbench2 import score_rewardbench2
+from cdr_utils.benchmarks.rmbench import score_rmbench
 ref = json.load(open("rb_reference.json"))
 for seed, r in ref["rewardbench2"].items():
     rows, rewards = make_rb2_inputs(int(seed))

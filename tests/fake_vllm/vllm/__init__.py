@@ -1,5 +1,5 @@
 """A stand-in for vLLM's offline API (`LLM`, `SamplingParams`, `vllm.inputs.TokensPrompt`) with vLLM's documented
-output formats, for testing our adapters (cdr_utils.vllm_backend, generate._generate_vllm) on machines where vLLM
+output formats, for testing our adapters (cdr_utils.logprobs, generate._generate_vllm) on machines where vLLM
 cannot be installed. It tests our side of the interface only, never vLLM itself.
 
 - prompt log-probs (vllm.logprobs.PromptLogprobs): `prompt_logprobs` = [None, {id_1: Logprob}, ...], entry k

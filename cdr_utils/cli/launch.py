@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .chat import BadRecords, RecordError, as_messages, prompt_problems, text_problems, texts_problems
-from .hub import DatasetNotAvailable
-from .models import ModelNotAvailable
-from .records import (DataFileError, all_columns, check_writable, clean_leftovers, read_located, storage_problems,
+from ..chat import BadRecords, RecordError, as_messages, prompt_problems, text_problems, texts_problems
+from ..hub import DatasetNotAvailable
+from ..models import ModelNotAvailable
+from ..records import (DataFileError, all_columns, check_writable, clean_leftovers, read_located, storage_problems,
                       write_records, write_text)
 
 INPUT_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,

@@ -58,7 +58,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GroupKFold
 
-from ..chat import RecordError
+from ...chat import RecordError
 
 REGULARIZE_TO_BASELINE_LAMBDA = 0.2  # alpaca_eval GLM_INFO["length_controlled_v1"]
 N_SPLITS = 5

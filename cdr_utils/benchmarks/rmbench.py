@@ -27,10 +27,10 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError, as_messages, validate_prompt
-from .hub import DatasetNotAvailable, hub_file
+from ..chat import RecordError, as_messages, validate_prompt
+from ..hub import DatasetNotAvailable, hub_file
 from .minibench_style import load_minibench_style
-from .records import FORMATS, read_records
+from ..records import FORMATS, read_records
 
 HUB_ID, HUB_FILE = "THU-KEG/RM-Bench", "total_dataset.json"
 DOMAINS = ("chat", "math", "code", "safety")  # the official order (split_dataset_by_domain)

@@ -40,10 +40,10 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError, benchmark_record
-from .hub import hub_dataset
+from ..chat import RecordError, benchmark_record
+from ..hub import hub_dataset
 from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
-from .records import FORMATS, read_records
+from ..records import FORMATS, read_records
 
 HUB_ID, SPLIT = "allenai/reward-bench-2", "test"
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")

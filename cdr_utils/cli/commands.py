@@ -39,20 +39,19 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
-from . import rewardbench as rb
-from .chat import (PLAIN_CHAT_TEMPLATE, RecordError, check_records, has_system_role,
+from ..benchmarks import rewardbench as rb
+from ..chat import (PLAIN_CHAT_TEMPLATE, RecordError, check_records, has_system_role,
                    prompt_problems, text_problems, texts_problems)
-from .customize import DOMAINS, MODES, Customization
-from .logprobs import LogProbScorer
-from .minibench import load_minibench, stratified_subset
-from .models import OFFLINE, ModelSpec, gemma_accepted, load_model, prepare_offline_model
-from .pairs import STRATEGIES, build_pairs, reward_augment, split_by_prompt
-from .records import (FORMATS, atomic_dir, check_writable, clean_leftovers, write_records, write_text)
-from .rewards import APPLY_TO, REDUCTIONS, DensityRatioReward, score_candidates
+from ..customize import DOMAINS, MODES, Customization
+from ..logprobs import LogProbScorer, vllm_score
+from ..benchmarks.minibench import load_minibench, stratified_subset
+from ..models import OFFLINE, ModelSpec, gemma_accepted, load_model, prepare_offline_model
+from ..pairs import STRATEGIES, build_pairs, reward_augment, split_by_prompt
+from ..records import (FORMATS, atomic_dir, check_writable, clean_leftovers, write_records, write_text)
+from ..rewards import APPLY_TO, REDUCTIONS, DensityRatioReward, score_candidates
 from .launch import (INPUT_ERRORS, ProcessFailed, bench_problems, candidates_problems, check_outputs, located,
                      messages_rows, read_rows, read_sections, reward_problems, run_sharded, user_turn_problems)
-from .reward_benchmarks import BENCHMARKS, evaluate_benchmark
-from .vllm_backend import vllm_score
+from ..benchmarks.reward_eval import BENCHMARKS, evaluate_benchmark
 
 ROUTERS = ("keyword", "llm", "column")
 def _scorer_options(args, rank: int = 0) -> dict:
@@ -457,8 +456,9 @@ def main(argv=None, parser: argparse.ArgumentParser | None = None) -> None:
     """Run a command. Bad input (a record, a file, an option, a path) stops it before any model work with one
     line per problem and exit status 2 (argparse's for options); another failure prints one line and exits 1;
     an interrupt (Ctrl-C, SIGTERM) exits 130 saying how to resume. --debug shows the traceback instead.
-    parser: build_parser() with more commands (the studies layer's `cdr`, studies/cli.py)."""
-    args = (parser or build_parser()).parse_args(argv)
+    parser: another parser dispatched the same way (the study commands, studies/cli.py)."""
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
     datasets.disable_progress_bars()  # save_to_disk / map bars; the scorers show their own
     rank = int(os.environ.get("RANK", "0"))
     previous = signal.getsignal(signal.SIGTERM)
@@ -477,7 +477,7 @@ def main(argv=None, parser: argparse.ArgumentParser | None = None) -> None:
             how = ("nothing half-written is kept" if not hasattr(args, "cache_dir") else
                    "the cache keeps every finished shard, so only what is missing is computed" if args.cache_dir else
                    "pass --cache-dir DIR to make a re-run compute only what is missing")
-            print(f"cdr {args.command}: interrupted; run the same command again to resume ({how})", file=sys.stderr)
+            print(f"{parser.prog} {args.command}: interrupted; run the same command again to resume ({how})", file=sys.stderr)
         sys.exit(130)
     except Exception as err:  # noqa: BLE001 - one line, not a traceback (unless --debug)
         if args.debug:
@@ -487,7 +487,7 @@ def main(argv=None, parser: argparse.ArgumentParser | None = None) -> None:
         if rank == 0 or code != 2 and not isinstance(err, ProcessFailed):
             text = str(err) if code == 2 or isinstance(err, ProcessFailed) else \
                 f"{type(err).__name__}: {err} (--debug shows the traceback)"
-            print(f"cdr {args.command}: error: {text}", file=sys.stderr)
+            print(f"{parser.prog} {args.command}: error: {text}", file=sys.stderr)
         sys.exit(code)
     finally:
         if previous is signal.SIG_DFL:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..records import read_jsonl
+from ...records import read_jsonl
 
 SYSTEM = ("You are a careful, impartial judge of answers written by AI assistants. Judge helpfulness, "
           "correctness, relevance, depth and clarity; do not let the length of an answer or the order in which "

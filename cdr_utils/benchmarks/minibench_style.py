@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .data import DATA_DIR as DATA
+from ..data import DATA_DIR as DATA
 from .minibench import alpaca_pool, apply_bug, load_cached, nearest_others, passes, run_steps
 from .minibench_bo4 import RECIPE
 

@@ -26,12 +26,12 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .chat import RecordError, benchmark_record
-from .data import path as data_path
-from .hub import DatasetNotAvailable, hub_dataset  # noqa: F401 (DatasetNotAvailable: re-exported)
-from .logprobs import ScoreResult
+from ..chat import RecordError, benchmark_record
+from ..data import path as data_path
+from ..hub import DatasetNotAvailable, hub_dataset  # noqa: F401 (DatasetNotAvailable: re-exported)
+from ..logprobs import ScoreResult
 from .minibench import SUBSET_SECTION as MINIBENCH_SECTION
-from .records import read_records
+from ..records import read_records
 
 HUB_ID = "allenai/reward-bench"
 SECTION_NAMES = ("Chat", "Chat Hard", "Safety", "Reasoning")

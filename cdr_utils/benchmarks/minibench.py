@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from .data import DATA_DIR as DATA
-from .models import CACHE_DIR
-from .records import read_jsonl, write_text
+from ..data import DATA_DIR as DATA
+from ..models import CACHE_DIR
+from ..records import read_jsonl, write_text
 RECIPE_FILES = ("minibench_recipe.json", "minibench_code.json", "safety_pairs.json")
 BUILD_VERSION = 1  # bump when the build code changes what it makes from the same recipe
 SECTIONS = {"Chat": ("chat-easy", "chat-length"), "Chat Hard": ("chat-hard", "chat-truncated"),

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..stats import bootstrap, percentile_interval
+from ...stats import bootstrap, percentile_interval
 from .glm import fit_logistic
 
 VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")

@@ -36,7 +36,7 @@ from . import rewardbench as rb
 from . import rewardbench2 as rb2
 from . import rmbench as rmb
 from .minibench import load_minibench, stratified_subset
-from .records import FORMATS
+from ..records import FORMATS
 
 METHODS = ("density ratio (sum)", "density ratio (mean)", "strong log p (sum)", "strong log p (mean)",
            "weak log p (sum)", "weak log p (mean)", "longer response", "random")

@@ -1,6 +1,6 @@
 """Sampling throughput against rows per batch (generate.generate_responses), medians of --repeats.
 
-    .venv/bin/python benchmarks/bench_generation.py        # ~8 min on 2 CPU cores; prints a markdown table
+    .venv/bin/python perf/bench_generation.py        # ~8 min on 2 CPU cores; prints a markdown table
 
 The cpu profile's sampling (SmolLM2-135M-Instruct, T 0.8, top-p 0.95, at most 128 new tokens, 4 samples per
 prompt) on the first --prompts of notebook 04's prompts, at each --batch-sizes. On a CPU a decoding step reads

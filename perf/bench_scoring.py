@@ -1,7 +1,7 @@
 """Scorer throughput and memory against baselines measured in the same run (medians of --repeats).
 
-    .venv/bin/python benchmarks/bench_scoring.py            # ~33 min on 2 CPU cores; prints a markdown table
-    python benchmarks/bench_scoring.py --device cuda        # the GPU column: bf16 weights, fp32 log-softmax,
+    .venv/bin/python perf/bench_scoring.py            # ~33 min on 2 CPU cores; prints a markdown table
+    python perf/bench_scoring.py --device cuda        # the GPU column: bf16 weights, fp32 log-softmax,
                                                             # random weights in the paper architectures
 
 Methods, all computing the same numbers (the same token ids and scored spans, from cdr_utils.chat):

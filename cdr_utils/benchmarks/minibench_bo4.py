@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .data import DATA_DIR as DATA
+from ..data import DATA_DIR as DATA
 from .minibench import (_solution, alpaca_pool, apply_bug, load_cached, nearest_others, passes, run_steps,
                         tfidf_similarity)
 

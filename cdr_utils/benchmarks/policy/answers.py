@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from huggingface_hub import hf_hub_download
 
-from ..data import path as data_path
-from ..generate import generate_responses
-from ..hub import hub_dataset, hub_file
+from ...data import path as data_path
+from ...generate import generate_responses
+from ...hub import hub_dataset, hub_file
 from ..minibench import alpaca_eval_path
-from ..records import read_jsonl, write_records
+from ...records import read_jsonl, write_records
 from .winrate import load_df_gamed
 
 ALPACA_EVAL_HUB = "tatsu-lab/alpaca_eval"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from ..records import write_text
+from ...records import write_text
 from .prompts import JudgePrompts
 
 VERDICT = re.compile(r"\[\[([AB][<>=]{1,2}[AB])\]\]")

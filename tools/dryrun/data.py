@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, Features, Sequence, Value
 
-from ...rewardbench import EXAMPLE_COUNTS
+from cdr_utils.benchmarks.rewardbench import EXAMPLE_COUNTS
 
 VERSION = 1
 MARKER = ".complete"
@@ -338,7 +338,7 @@ def _readme(folder: Path, repo: str, license_: str, splits: tuple[str, ...] = ()
         lines += ["configs:", "- config_name: default", "  data_files:"]
         for split in splits:
             lines += [f"  - split: {split}", f"    path: data/{split}-*"]
-    lines += ["---", f"A dry-run copy of `{repo}` built by cdr_utils (cdr_utils/studies/dryrun/data.py): a few rows in "
+    lines += ["---", f"A dry-run copy of `{repo}` built by cdr_utils (tools/dryrun/data.py): a few rows in "
                      "the real repository's schema and file layout, with texts written for the dry run.", ""]
     (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
@@ -422,7 +422,7 @@ def _reward_bench(folder: Path, rng) -> None:
     """allenai/reward-bench: splits filtered and raw (card front matter, docs/HUB.md 1.1; rewardbench/utils.py loads
     split "filtered"); Features REWARDBENCH; the 23 subsets of `filtered`; raw = filtered plus one row per subset."""
     if list(EXAMPLE_COUNTS) != list(RB_SUBSETS):
-        raise ValueError("cdr_utils.rewardbench.EXAMPLE_COUNTS and RB_SUBSETS list different subsets")
+        raise ValueError("cdr_utils.benchmarks.rewardbench.EXAMPLE_COUNTS and RB_SUBSETS list different subsets")
     raw, filtered = [], []
     for subset, (kind, chosen_model, rejected_model) in RB_SUBSETS.items():
         triples, seen = [], set()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evals.answers import (alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_baseline, arena_hard_items,
+from ..benchmarks.policy.answers import (alpaca_eval_df_gamed, alpaca_eval_items, arena_hard_baseline, arena_hard_items,
                              generate_answers, mt_bench_items, pick, write_answers)
-from ..evals.judges import HttpJudge, ReferenceProxyJudge
-from ..evals.scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
+from ..benchmarks.policy.judges import HttpJudge, ReferenceProxyJudge
+from ..benchmarks.policy.scoring import (judge_alpaca_eval, judge_arena_hard, judge_mt_bench, reference_answers, score_tables,
                              summary_table)
 from ..models import CACHE_DIR
 from ..records import read_records, write_records, write_text

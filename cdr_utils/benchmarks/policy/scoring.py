@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..stats import bootstrap, percentile_interval
+from ...stats import bootstrap, percentile_interval
 from .arena import arena_hard_scores, battles_from_games
 from .judges import parse_verdict
 from .mtbench import mt_bench_scores, parse_rating

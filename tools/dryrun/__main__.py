@@ -1,5 +1,5 @@
-"""python -m cdr_utils.studies.dryrun build [--root DIR]   # local copies + stand-ins + DIR/overrides.yaml
-python -m cdr_utils.studies.dryrun serve [--port N]       # the local judge, until interrupted
+"""python -m tools.dryrun build [--root DIR]   # local copies + stand-ins + DIR/overrides.yaml
+python -m tools.dryrun serve [--port N]       # the local judge, until interrupted
 
 `make dryrun` does both and runs the notebooks: `make demo PROFILE=paper SET=@.cache/dryrun/overrides.yaml`.
 """
@@ -13,12 +13,13 @@ from pathlib import Path
 
 import yaml
 
-from ..recipes import read_recipe
+from cdr_utils.studies.paths import CHECKOUT
+from cdr_utils.studies.recipes import read_recipe
 from .data import build_datasets
 from .judge import JudgeServer
 from .models import STAND_INS, VERSION, build_models
 
-ROOT = Path(__file__).resolve().parents[3] / ".cache" / "dryrun"
+ROOT = CHECKOUT / ".cache" / "dryrun"
 JUDGE_PORT = 8765
 
 
@@ -53,7 +54,7 @@ def build(root: Path = ROOT, *, recipe: str = "paper", seed: int = 0) -> Path:
     overrides.update(model_overrides(data, folders))
     path = root / "overrides.yaml"
     path.write_text("# The dry run of the paper recipe: every hub data set and model replaced by a local stand-in\n"
-                    "# (python -m cdr_utils.studies.dryrun build). Use: make demo PROFILE=paper SET=@" + str(path)
+                    "# (python -m tools.dryrun build). Use: make demo PROFILE=paper SET=@" + str(path)
                     + "\n" + yaml.safe_dump(overrides, sort_keys=False, width=200), encoding="utf-8")
     print(f"[dryrun] {len(overrides)} overrides -> {path} ({time.time() - start:.0f} s)")
     return path
@@ -71,7 +72,7 @@ def serve(port: int = JUDGE_PORT) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cdr_utils.studies.dryrun", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.dryrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="local copies of the data sets, model stand-ins, overrides.yaml")

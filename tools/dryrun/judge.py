@@ -3,7 +3,7 @@ format ("[[A>B]]"-style verdicts for AlpacaEval / Arena-Hard prompts, "Rating: [
 GET /v1/models lists its one model. Verdicts are a hash of the prompt: random, but the same on every run.
 When CDR_JUDGE_API_KEY is set, requests must carry it as a Bearer token (as the real endpoint would check).
 
-    python -m cdr_utils.studies.dryrun serve --port 8765   # then CDR_JUDGE_BASE_URL=http://127.0.0.1:8765/v1
+    python -m tools.dryrun serve --port 8765   # then CDR_JUDGE_BASE_URL=http://127.0.0.1:8765/v1
 """
 from __future__ import annotations
 
