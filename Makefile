@@ -20,7 +20,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup demo dryrun test prepare clean-cache figures docs
+.PHONY: setup demo dryrun test prepare plan train clean-cache figures docs
 
 setup: $(STAMP) prepare
 
@@ -38,6 +38,14 @@ $(STAMP): pyproject.toml Makefile
 prepare: $(STAMP)
 	@$(PY) -m cdr_utils prepare
 
+# Before a GPU run: what the recipe needs and whether this machine has it (GPU, hub access, cache, judge, disk);
+# then the recipe's tuned policy (notebooks 05-07), e.g. make train PROFILE=paper METHOD=simpo.
+METHOD ?= simpo
+plan: $(STAMP)
+	@$(PY) -m cdr_utils.studies plan --recipe "$(PROFILE_ARG)" $(if $(SET),--set $(SET))
+train: $(STAMP)
+	@$(PY) -m cdr_utils.studies train --recipe "$(PROFILE_ARG)" --method $(METHOD) $(if $(SET),--set $(SET))
+
 # The notebooks in order, headless. Each long step shows a progress bar here; the executed notebooks, their figures
 # and the headline numbers go to runs/<run>/ and results/<run>/ (<run> = the recipe's name, +<hash> with SET).
 demo: setup
@@ -53,7 +61,7 @@ demo: setup
 	echo "[demo] all notebooks ran: executed copies and figures in runs/$$run/, headline numbers in results/$$run/"
 
 # The paper recipe on CPU, every hub data set and model replaced by a small local stand-in and the judge by a local
-# server (tools/dryrun): the paper profile's code paths end to end before a GPU run.
+# server (tools/dryrun, checkout tooling): the paper profile's code paths end to end before a GPU run.
 DRYRUN := .cache/dryrun
 JUDGE_PORT ?= 8765
 dryrun: setup

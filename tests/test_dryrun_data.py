@@ -99,7 +99,13 @@ def test_reward_bench(built):
     bench = load_profile_bench(P, per_section="all")  # notebooks 01-03: rewardbench.load_hub(folder)
     assert len(bench) == 46 and set(bench["subset"]) == RB_SUBSETS
     assert bench[0]["prompt"][0]["role"] == "user"
-    assert rb.evaluate(lambda p, r: np.array([len(x) for x in r], dtype=float), bench).sections["Score"] >= 0
+    chosen = {(json.dumps(r["prompt"]), r["chosen"]) for r in bench}
+    assert not chosen & {(json.dumps(r["prompt"]), r["rejected"]) for r in bench}  # an oracle can tell them apart
+    def oracle(prompts, responses, flip=False):
+        return np.array([float(((json.dumps(p), x) in chosen) != flip) for p, x in zip(prompts, responses)])
+    contrarian = rb.evaluate(lambda p, r: oracle(p, r, flip=True), bench).sections
+    oracle = rb.evaluate(oracle, bench).sections
+    assert all(oracle[s] == 100.0 and contrarian[s] == 0.0 for s in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score"))
 
 
 def test_reward_bench_2(built):

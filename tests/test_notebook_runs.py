@@ -1,5 +1,5 @@
-"""The notebooks as `make demo` runs them (papermill), on users' own YAML recipes: one from `smoke`, and one from
-`paper` pointed at the dry run's stand-ins (a reduced `make dryrun`: the paper recipe's code paths, its data sets'
+"""The notebooks as `make demo` runs them (papermill), on a user's own YAML recipe that starts from `paper`
+pointed at the dry run's stand-ins (a reduced `make dryrun`: the paper recipe's code paths, its data sets'
 schemas, its model families' chat templates and stop tokens, bf16 weights, an HTTP judge, end to end). Every
 notebook runs and writes its results file; the executed copies hold a handful of outputs per cell, no warnings and
 no paths of this checkout; a second run reuses the artifacts and says so; the git tree is left as it was."""
@@ -21,7 +21,6 @@ from cdr_utils.studies.recipes import read_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-NAME = "pytest-user-recipe"
 # the reduction (the dry run itself keeps the paper recipe's sizes): six pool models, one per template kind, and
 # a few rows of each data set
 POOL = ("princeton-nlp/Mistral-7B-Instruct-DPO", "mistralai/Mistral-7B-Instruct-v0.2",
@@ -107,20 +106,3 @@ def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dry
         finally:
             for folder in (ROOT / "results" / run, ROOT / "runs" / run):
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.mark.slow
-def test_the_notebooks_on_a_users_recipe_from_smoke(tmp_path):
-    recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text(f"base: smoke\nname: {NAME}\nannotation: {{n_prompts: 6}}\n")
-    env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1"}
-    before = _git_status()
-    try:
-        _run_all(NAME, recipe, env, tmp_path)
-        results = json.loads((ROOT / "results" / NAME / "04_onpolicy_annotation.json").read_text())
-        assert results["candidates"]["prompts_total"] == 6  # the recipe's override reached the notebook
-        _reused(NAME, recipe, env, tmp_path)
-        assert _git_status() == before
-    finally:
-        for folder in (ROOT / "results" / NAME, ROOT / "runs" / NAME):
-            shutil.rmtree(folder, ignore_errors=True)

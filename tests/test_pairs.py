@@ -3,6 +3,8 @@ import copy
 import hashlib
 import json
 import math
+import os
+import re
 
 import numpy as np
 import pytest
@@ -61,8 +63,22 @@ def test_empty_responses_are_no_candidates():
 
 
 def test_prompt_id_is_stable_and_content_based():
-    assert prompt_id(user("A")) == hashlib.sha256(json.dumps([["user", "A"]]).encode()).hexdigest()[:16]
-    assert prompt_id(user("A")) != prompt_id([{"role": "system", "content": "A"}])
+    """The id names a conversation by its (role, content) turns in order: extra keys and key order do not matter,
+    every change of role, content, order or turn boundary does, and another process (another hash seed) agrees."""
+    import subprocess
+    import sys
+
+    a = [{"role": "user", "content": "ab"}, {"role": "assistant", "content": "c"}, {"role": "user", "content": "d"}]
+    same = [{"content": m["content"], "role": m["role"], "name": "x"} for m in a]
+    assert prompt_id(a) == prompt_id(same) and re.fullmatch(r"[0-9a-f]{16}", prompt_id(a))
+    variants = [[{**a[0], "content": "a"}, {**a[1], "content": "bc"}, a[2]],  # the turn boundary moved
+                [{**a[0], "role": "system"}, *a[1:]], [a[2], a[1], a[0]], a[:2] + [{**a[2], "content": "d "}], a[1:]]
+    assert len({prompt_id(v) for v in [a, *variants]}) == 1 + len(variants)
+    code = f"from cdr_utils.chat import prompt_id; print(prompt_id({a!r}))"
+    for seed in ("0", "12345"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        assert out == prompt_id(a)
 
 
 def _random_rows(n=40, k=5):

@@ -60,8 +60,6 @@ def test_tiny_model_router_unparseable_and_empty_answers_fall_back_to_chat(tiny_
     assert empty.route(MSG) == "CHAT" and empty.answers == [""] and empty.fallbacks == 1
     garbage = LLMRouter(_forced(model, the), tok, chat_template=template, max_new_tokens=4)
     assert garbage.route(MSG) == "CHAT" and garbage.answers[0].startswith("The") and garbage.fallbacks == 1
-    plain = LLMRouter(model, tok, chat_template=template)  # the random model itself: whatever it says, a domain
-    assert plain.route(MSG) in ("CHAT", "SAFETY", "REASONING")
 
 
 def test_keyword_router_on_hand_written_requests():
