@@ -75,7 +75,7 @@ figures:
 	cp runs/cpu/figures/*.png figures/
 
 docs:
-	@$(PY) -m cdr_utils.studies.report --profile cpu
+	@$(PY) -m tools.docs --profile cpu
 
 test: setup
 	@$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
