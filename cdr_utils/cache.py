@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import model_revision
-from .records import _pid_alive, atomic_write
+from .records import atomic_write, clean_stale_temps
 
 
 class CacheShardWarning(UserWarning):
@@ -59,10 +59,7 @@ class ScoreCache:
             atomic_write(meta, lambda f: f.write(json.dumps(key, indent=1, sort_keys=True).encode()))
         self.entries: dict[str, np.ndarray] = {}
         self.damaged: list[Path] = []  # shards found damaged (moved aside) when this cache was opened
-        for tmp in self.dir.glob(".*.tmp"):  # a shard a killed run was writing
-            pid = tmp.name.rsplit(".", 2)[-2]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                tmp.unlink(missing_ok=True)
+        clean_stale_temps(self.dir)  # a shard a killed run was writing
         for shard in sorted(self.dir.glob("*.npz")):
             try:
                 before = shard.stat()

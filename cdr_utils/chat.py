@@ -95,6 +95,24 @@ def as_messages(prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
+def with_instruction(messages, text: str, *, system_role: bool = True, what: str = "the instruction") -> list[dict]:
+    """A copy of `messages` with `text` put before them: system_role=True, in a system message (before an existing
+    system message's text, in the same message); False, prepended once to the first user turn (for templates
+    without a system role). Raises ValueError naming `what` when there is no user turn to carry it."""
+    out = [dict(m) for m in messages]
+    if system_role:
+        if out and out[0]["role"] == "system":
+            out[0]["content"] = f"{text}\n\n{out[0]['content']}"
+        else:
+            out.insert(0, {"role": "system", "content": text})
+        return out
+    first = next((k for k, m in enumerate(out) if m["role"] == "user"), None)
+    if first is None:
+        raise ValueError(f"the prompt has no user turn to carry {what}")
+    out[first]["content"] = f"{text}\n\n{out[first]['content']}"
+    return out
+
+
 def prompt_id(messages) -> str:
     """Stable 16-hex-digit id of a conversation: sha256 of its [role, content] pairs as JSON. Names prompts in
     pairs and splits, and seeds per-prompt draws (int(prompt_id, 16))."""

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .chat import prompt_id
+from .chat import prompt_id, with_instruction
 from .data import DATA_DIR
 
 DATA = DATA_DIR / "customization"
@@ -135,15 +135,8 @@ class Customization:
             shown = "\n\n".join(e.render(j + 1) for j, e in enumerate(self.choose_exemplars(messages, domain)))
             out[last]["content"] = f"{EXEMPLAR_HEADER}\n\n{shown}\n\n{EXEMPLAR_FOOTER}\n{out[last]['content']}"
         if with_criteria:
-            text = self.criteria[domain]
-            if self.placement == "system" and system_role:
-                if out[0]["role"] == "system":
-                    out[0]["content"] = f"{text}\n\n{out[0]['content']}"
-                else:
-                    out.insert(0, {"role": "system", "content": text})
-            else:
-                first = next(i for i, m in enumerate(out) if m["role"] == "user")
-                out[first]["content"] = f"{text}\n\n{out[first]['content']}"
+            out = with_instruction(out, self.criteria[domain], system_role=self.placement == "system" and system_role,
+                                   what="the criteria")
         return out if (with_criteria or with_exemplars) else list(messages)
 
     def prompts_for(self, encoder, prompts, domains) -> list[list[dict]]:

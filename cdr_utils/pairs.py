@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, DatasetDict
 
-from .chat import BadRecords, RecordError, prompt_id
+from .chat import BadRecords, RecordError, prompt_id, with_instruction
 from .stats import spearman
 
 STRATEGIES = ("best_worst", "best_random")
@@ -151,18 +151,7 @@ def conditioned_prompt(prompt, rating: int | None = None, *, levels: int = 10, s
     text goes into a system message (before an existing system message's text, in the same message);
     False: it is prepended, once, to the first user turn."""
     text = CONDITION.format(rating=levels if rating is None else int(rating), levels=levels)
-    out = [dict(m) for m in prompt]
-    if system_role:
-        if out and out[0]["role"] == "system":
-            out[0]["content"] = f"{text}\n\n{out[0]['content']}"
-        else:
-            out.insert(0, {"role": "system", "content": text})
-        return out
-    first = next((k for k, m in enumerate(out) if m["role"] == "user"), None)
-    if first is None:
-        raise ValueError("the prompt has no user turn to carry the rating condition")
-    out[first]["content"] = f"{text}\n\n{out[first]['content']}"
-    return out
+    return with_instruction(prompt, text, system_role=system_role, what="the rating condition")
 
 
 def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = True):

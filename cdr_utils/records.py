@@ -14,6 +14,7 @@ some rows is null there), not only the first row's.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -63,12 +64,18 @@ def clean_leftovers(path) -> list[Path]:
     """Remove the temporary files `.<name>.<pid>.tmp` that writes of `path` by processes no longer running left
     beside it (a run killed during its final write). Returns what was removed."""
     path = Path(path)
-    removed = []
-    if not path.parent.is_dir():
+    return clean_stale_temps(path.parent, path.name)
+
+
+def clean_stale_temps(folder, name: str | None = None) -> list[Path]:
+    """Remove the temporary files (or folders) `.<name>.<pid>.tmp` in `folder` that writes by processes no longer
+    running left behind; name None: the temporary files of any name. Returns what was removed."""
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
         return removed
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-4]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    for tmp in folder.glob(f".{'*' if name is None else glob.escape(name)}.*.tmp"):
+        stem, _, pid = tmp.name[1:-4].rpartition(".")
+        if (name is None or stem == name) and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
@@ -77,17 +84,18 @@ def clean_leftovers(path) -> list[Path]:
     return removed
 
 
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
 @contextlib.contextmanager
-def atomic_dir(path):
+def atomic_dir(path, *, owner: bool = True):
     """`with atomic_dir(target) as tmp:` fill the folder `tmp`; on success it replaces `target` whole (an
-    existing target is removed first), on an exception it is deleted and `target` is left as it was."""
+    existing target is removed first), on an exception it is deleted and `target` is left as it was.
+    owner=False: a process of a launch whose first process owns the folder (creates, swaps and removes it) and
+    that only writes into it (e.g. a collective save): the same `tmp`, nothing else done."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    if not owner:
+        yield tmp
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:

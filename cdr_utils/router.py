@@ -16,7 +16,7 @@ from collections import Counter
 import pandas as pd
 import torch
 
-from .chat import ChatEncoder, prompt_id
+from .chat import ChatEncoder, prompt_id, with_instruction
 from .customize import DOMAINS
 from .models import load_spec
 from .progress import progress as progress_bar
@@ -79,8 +79,7 @@ class LLMRouter:
     def _greedy(self, messages) -> str:
         encoder = self._encoder = self._encoder or ChatEncoder(self.tokenizer, chat_template=self.chat_template)
         if not encoder.system_role:  # fold the instructions into the first user turn, once
-            messages = [{"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"}] \
-                + messages[2:]
+            messages = with_instruction(messages[1:], messages[0]["content"], system_role=False)
         ids = self.tokenizer(encoder.prompt_text(messages), add_special_tokens=False, return_tensors="pt")
         ids = {k: v.to(self.model.device) for k, v in ids.items()}
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id

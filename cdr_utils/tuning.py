@@ -41,6 +41,7 @@ from trl.experimental.cpo import CPOConfig, CPOTrainer
 from .chat import ChatEncoder, RecordError, has_system_role, render, validate_prompt
 from .pairs import reward_augment
 from .progress import progress
+from .records import atomic_dir
 
 METHODS = ("simpo", "dpo", "ra_dpo")
 
@@ -239,10 +240,7 @@ def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: di
     """Save model + tokenizer + logs into output_dir atomically (tmp dir, rename), the weights in `dtype` (the
     policy's before training). LoRA adapters are merged first; full fine-tuning saves through the trainer, which
     gathers ZeRO-3-sharded weights. `before`: _tensor_sums of the policy before training (None: not measured)."""
-    tmp = output_dir.with_name(output_dir.name + ".tmp")
     main = trainer.is_world_process_zero()
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
     model = trainer.model.merge_and_unload() if recipe.lora_rank > 0 else trainer.model
     changed = None
     if before is not None:
@@ -251,20 +249,19 @@ def _finish(trainer, tokenizer, recipe, output_dir: Path, n_rows: int, extra: di
         saved = _tensor_sums(model)
         changed = {"training": float(np.mean([a != b for a, b in zip(before, trained)])),
                    "saved": float(np.mean([a != b for a, b in zip(before, saved)]))}
-    if recipe.lora_rank > 0:
+    with atomic_dir(output_dir, owner=main) as tmp:  # every process saves through tmp; the first swaps it in
+        if recipe.lora_rank > 0:
+            if main:
+                model.save_pretrained(tmp)
+        else:
+            trainer.model = model
+            trainer.save_model(str(tmp))  # model + processing_class; collective under DeepSpeed
+        history = list(trainer.state.log_history)
         if main:
-            model.save_pretrained(tmp)
-    else:
-        trainer.model = model
-        trainer.save_model(str(tmp))  # model + processing_class; collective under DeepSpeed
-    history = list(trainer.state.log_history)
-    if main:
-        tokenizer.save_pretrained(tmp)  # the policy's own tokenizer, not the trainer's padded copy
-        (tmp / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
-        meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, "changed": changed, **extra}
-        (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
-        shutil.rmtree(output_dir, ignore_errors=True)
-        tmp.rename(output_dir)
+            tokenizer.save_pretrained(tmp)  # the policy's own tokenizer, not the trainer's padded copy
+            (tmp / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
+            meta = {"recipe": dataclasses.asdict(recipe), "n_rows": n_rows, "changed": changed, **extra}
+            (tmp / "cdr_tuning.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
     return TuningResult(model.eval(), tokenizer, history, output_dir, n_rows, changed)
 
 

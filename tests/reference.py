@@ -28,7 +28,6 @@ def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True
     start = length of the common token prefix of tok(prompt rendering) and tok(whole rendering),
     end   = number of tokens of the whole rendering cut right after (or before) the final marker.
     The log-softmax runs in float64 (exact for a float64 model; an fp32 model's logits are upcast).
-    The log-softmax runs in float64 (exact for a float64 model; an fp32 model's logits are upcast).
     Returns (sum in nats, n_tokens, per-token log-probs)."""
     kw = dict(tokenize=False, chat_template=chat_template)
     p_text = tok.apply_chat_template(prompt, add_generation_prompt=True, **kw)

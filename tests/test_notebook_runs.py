@@ -28,7 +28,9 @@ POOL = ("princeton-nlp/Mistral-7B-Instruct-DPO", "mistralai/Mistral-7B-Instruct-
         "NousResearch/Nous-Hermes-2-Mistral-7B-DPO", "teknium/OpenHermes-2.5-Mistral-7B")
 REDUCED = {"bench_per_section": 2, "customize.bench_per_section": 1, "rewardbench2.per_group": 1,
            "rm_bench.per_group": 1, "annotation.n_prompts": 4, "generation.n": 2, "evals.n_alpaca_eval": 2,
-           "evals.n_arena_hard": 2, "evals.n_mt_bench": 2}
+           "evals.n_arena_hard": 2, "evals.n_mt_bench": 2,
+           # random stand-ins seldom sample their stop token, so every answer runs to its cap (2,048-4,096 tokens)
+           "generation.max_new_tokens": 32, "tuning.eval_max_new_tokens": 32, "evals.max_new_tokens": 32}
 
 
 def _git_status() -> str:

@@ -35,8 +35,6 @@ import pandas as pd
 from . import rewardbench as rb
 from . import rewardbench2 as rb2
 from . import rmbench as rmb
-from .minibench import load_minibench, stratified_subset
-from ..records import FORMATS
 
 METHODS = ("density ratio (sum)", "density ratio (mean)", "strong log p (sum)", "strong log p (mean)",
            "weak log p (sum)", "weak log p (mean)", "longer response", "random")
@@ -190,18 +188,6 @@ def sample_rows(ds, per_group: int | None, seed: int = 0, *, group: str = "subse
     return ds if keep == list(range(len(ds))) else datasets.Dataset.from_list(ds.select(keep).to_list())
 
 
-def load_pairs(data, *, seed: int = 0):
-    """RewardBench-schema pairs: "minibench" (built from seed), a Dataset or list of rows, a local file or a hub
-    id (split "filtered"); a user's own subsets accepted."""
-    if isinstance(data, (datasets.Dataset, list, tuple)):
-        return rb.to_rows(data.to_list() if isinstance(data, datasets.Dataset) else data, any_subset=True)
-    if data == "minibench":
-        return rb.to_rows(load_minibench(seed), source="minibench")
-    if str(data).endswith(FORMATS):
-        return rb.load_local(data, any_subset=True)
-    return rb.load_hub(data)
-
-
 def evaluate_benchmark(reward, benchmark: str, data="minibench", *, per_section: int | None = None, seed: int = 0,
                        max_chars: int | None = None, sections: dict | None = None) -> dict:
     """Load, sample and evaluate. benchmark: "rewardbench", "rewardbench2" or "rm-bench"; data: "minibench"
@@ -217,11 +203,9 @@ def evaluate_benchmark(reward, benchmark: str, data="minibench", *, per_section:
     kind = _ALIASES.get(str(benchmark).lower())
     if kind is None:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARKS}")
-    if kind == "rewardbench":
-        full = load_pairs(data, seed=seed)
-        section_of = {**rb.SUBSET_SECTION, **{s: s for s in dict.fromkeys(full["subset"])
-                                              if s not in rb.SUBSET_SECTION}, **(sections or {})}
-        ds = stratified_subset(full, per_section, seed, section_of=section_of, max_chars=max_chars)
+    if kind == "rewardbench":  # a user's own subsets accepted
+        full = rb.load(data, seed=seed, any_subset=True)
+        ds = rb.sample(full, per_section, seed, max_chars=max_chars, sections=sections)
     else:
         full = (rb2 if kind == "rewardbench2" else rmb).load(data, seed=seed)
         ds = sample_rows(full, per_section, seed, group="subset" if kind == "rewardbench2" else "domain",

@@ -20,18 +20,18 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 import datasets
 import numpy as np
 import pandas as pd
 
+from . import load_file, load_source
 from ..chat import RecordError, benchmark_record
 from ..data import path as data_path
 from ..hub import DatasetNotAvailable, hub_dataset  # noqa: F401 (DatasetNotAvailable: re-exported)
 from ..logprobs import ScoreResult
-from .minibench import SUBSET_SECTION as MINIBENCH_SECTION
-from ..records import read_records
+from .minibench import SUBSET_SECTION as MINIBENCH_SECTION, load_minibench, stratified_subset
 
 HUB_ID = "allenai/reward-bench"
 SECTION_NAMES = ("Chat", "Chat Hard", "Safety", "Reasoning")
@@ -193,16 +193,29 @@ def to_rows(records, *, source: str = "records", any_subset: bool = False):
 
 def load_local(path, *, any_subset: bool = False):
     """Rows from a local .json (a list of records), .jsonl or .parquet file in the RewardBench schema."""
-    path = Path(path)
-    if path.suffix not in (".json", ".jsonl", ".parquet"):
-        raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
-    return to_rows(read_records(path), source=path.name, any_subset=any_subset)
+    return load_file(path, to_rows, any_subset=any_subset)
 
 
 def load_hub(name: str = HUB_ID, split: str = "filtered", revision: str | None = None):
     """RewardBench from the Hugging Face hub (the `paper` profile); fails with the data set's name when offline."""
     ds = hub_dataset(name, split, revision=revision)
     return to_rows(ds.to_list(), source=name)
+
+
+def load(source, *, seed: int = 0, any_subset: bool = False):
+    """source: "minibench" (the offline mini-bench, built from `seed`), a local file, a hub id (split "filtered"),
+    or rows already loaded (a Dataset or a list of dicts, validated). any_subset: a user's own subsets accepted
+    (rows and local files; see to_rows)."""
+    return load_source(source, partial(to_rows, any_subset=any_subset), load_hub, load_minibench, seed=seed)
+
+
+def sample(ds, per_section: int | None, seed: int = 0, *, max_chars: int | None = None,
+           sections: dict | None = None):
+    """minibench.stratified_subset over RewardBench's sections, then a user's subsets (each its own section unless
+    `sections` maps it): the draw goes section by section in that order."""
+    section_of = {**SUBSET_SECTION, **{s: s for s in dict.fromkeys(ds["subset"]) if s not in SUBSET_SECTION},
+                  **(sections or {})}
+    return stratified_subset(ds, per_section, seed, section_of=section_of, max_chars=max_chars)
 
 
 def reference_figures(name: str = "rewardbench_vanilla_pair.json") -> dict:

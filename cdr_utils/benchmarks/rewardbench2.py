@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from pathlib import Path
 
 import datasets
 import numpy as np
 import pandas as pd
 
+from . import load_file, load_source
 from ..chat import RecordError, benchmark_record
 from ..hub import hub_dataset
 from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
-from ..records import FORMATS, read_records
 
 HUB_ID, SPLIT = "allenai/reward-bench-2", "test"
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
@@ -172,10 +171,7 @@ def to_rows(records, *, source: str = "records") -> datasets.Dataset:
 def load_local(path) -> datasets.Dataset:
     """RewardBench 2 rows from a local .json (a list), .jsonl or .parquet file (e.g. the hub's
     data/test-00000-of-00001.parquet)."""
-    path = Path(path)
-    if path.suffix not in FORMATS:
-        raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
-    return to_rows(read_records(path), source=path.name)
+    return load_file(path, to_rows)
 
 
 def load_hub(name: str = HUB_ID, split: str = SPLIT, revision: str | None = None) -> datasets.Dataset:
@@ -188,10 +184,4 @@ def load_hub(name: str = HUB_ID, split: str = SPLIT, revision: str | None = None
 def load(source, *, seed: int = 0) -> datasets.Dataset:
     """source: "minibench" (the offline best-of-4 part, built from `seed`), a local file, a hub id, or rows
     already loaded (a Dataset or a list of dicts, validated)."""
-    if isinstance(source, (datasets.Dataset, list, tuple)):
-        return to_rows(source.to_list() if isinstance(source, datasets.Dataset) else source)
-    if source == "minibench":
-        return to_rows(load_minibench_bo4(seed).to_list(), source="minibench")
-    if Path(source).suffix in FORMATS:
-        return load_local(source)
-    return load_hub(source)
+    return load_source(source, to_rows, load_hub, load_minibench_bo4, seed=seed)

@@ -21,16 +21,16 @@ rather than through a split name that was not verified), a local .json / .jsonl 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import datasets
 import numpy as np
 import pandas as pd
 
+from . import load_file, load_source
 from ..chat import RecordError, as_messages, validate_prompt
 from ..hub import DatasetNotAvailable, hub_file
 from .minibench_style import load_minibench_style
-from ..records import FORMATS, read_records
+from ..records import read_records
 
 HUB_ID, HUB_FILE = "THU-KEG/RM-Bench", "total_dataset.json"
 DOMAINS = ("chat", "math", "code", "safety")  # the official order (split_dataset_by_domain)
@@ -128,10 +128,7 @@ def to_rows(records, *, source: str = "records") -> datasets.Dataset:
 def load_local(path) -> datasets.Dataset:
     """RM-Bench rows from a local .json (a list, e.g. the repository's data/total_dataset.json), .jsonl or
     .parquet file."""
-    path = Path(path)
-    if path.suffix not in FORMATS:
-        raise ValueError(f"{path}: expected a .json, .jsonl or .parquet file")
-    return to_rows(read_records(path), source=path.name)
+    return load_file(path, to_rows)
 
 
 def load_hub(name: str = HUB_ID, filename: str = HUB_FILE, revision: str | None = None) -> datasets.Dataset:
@@ -151,10 +148,4 @@ def load_hub(name: str = HUB_ID, filename: str = HUB_FILE, revision: str | None 
 def load(source, *, seed: int = 0) -> datasets.Dataset:
     """source: "minibench" (the offline style part, built from `seed`), a local file, a hub id, or rows already
     loaded (a Dataset or a list of dicts, validated)."""
-    if isinstance(source, (datasets.Dataset, list, tuple)):
-        return to_rows(source.to_list() if isinstance(source, datasets.Dataset) else source)
-    if source == "minibench":
-        return to_rows(load_minibench_style(seed).to_list(), source="minibench")
-    if Path(source).suffix in FORMATS:
-        return load_local(source)
-    return load_hub(source)
+    return load_source(source, to_rows, load_hub, load_minibench_style, seed=seed)

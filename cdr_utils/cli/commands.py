@@ -44,7 +44,6 @@ from ..chat import (PLAIN_CHAT_TEMPLATE, RecordError, check_records, has_system_
                    prompt_problems, text_problems, texts_problems)
 from ..customize import DOMAINS, MODES, Customization
 from ..logprobs import LogProbScorer, vllm_score
-from ..benchmarks.minibench import load_minibench, stratified_subset
 from ..models import OFFLINE, ModelSpec, gemma_accepted, load_model, prepare_offline_model
 from ..pairs import STRATEGIES, build_pairs, reward_augment, split_by_prompt
 from ..records import (FORMATS, atomic_dir, check_writable, clean_leftovers, write_records, write_text)
@@ -238,20 +237,16 @@ def pairs_command(args) -> None:
 
 
 def load_bench(source: str, *, seed: int = 0, per_section=None, max_chars=None) -> Dataset:
-    """Labelled pairs to evaluate on: "minibench" (built offline from `seed`), a local file, or a hub data set or a
-    local copy of its repository (RewardBench's split "filtered"), then optionally a stratified sample of `per_section` rows per section.
-    A local file is checked whole first: every bad record is listed (up to 20), with its line."""
-    if source == "minibench":
-        ds = rb.to_rows(load_minibench(seed), source="minibench")
-    elif Path(source).suffix in FORMATS or Path(source).is_file():
-        rows, where = read_rows(source)
-        check_records(rows, [bench_problems], where=where, source=source, require_id=True)
-        ds = rb.to_rows(rows, source=Path(source).name, any_subset=True)
-    else:
-        ds = rb.load_hub(source)
-    # the draw goes section by section in this map's order: keep RewardBench's, then a user's subsets as they come
-    section_of = {**rb.SUBSET_SECTION, **{s: s for s in dict.fromkeys(ds["subset"]) if s not in rb.SUBSET_SECTION}}
-    bench = stratified_subset(ds, per_section, seed, section_of=section_of, max_chars=max_chars)
+    """Labelled pairs to evaluate on (rewardbench.load: "minibench" built offline from `seed`, a local file, or a hub
+    data set or a local copy of its repository, RewardBench's split "filtered"; a user's own subsets accepted), then
+    optionally a stratified sample of `per_section` rows per section (rewardbench.sample). A local file is checked
+    whole first: every bad record is listed (up to 20), with its line."""
+    data = source
+    if source != "minibench" and (Path(source).suffix in FORMATS or Path(source).is_file()):
+        data, where = read_rows(source)
+        check_records(data, [bench_problems], where=where, source=source, require_id=True)
+    ds = rb.load(data, seed=seed, any_subset=True)
+    bench = rb.sample(ds, per_section, seed, max_chars=max_chars)
     if len(bench) == 0:
         raise ValueError(f"--max-chars {max_chars} leaves none of the {len(ds)} rows of {source}")
     return bench
