@@ -82,3 +82,12 @@ test: setup
 
 clean-cache:
 	rm -rf .cache runs
+
+# One prepared check of the paper-scale paths on one GPU in under 8 min (perf/gpu_check.py, docs/SCALING.md), e.g.
+# make gpu-check PY=python3 GPU_CHECK_ARGS='--out /tmp/gpu_check.json' on a GPU machine with its own torch;
+# GPU_CHECK_ARGS='--device cpu --quick' for the seconds-long CPU version. No setup dependency: the pinned CPU torch
+# of `make setup` is not what a GPU machine should get.
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check
+gpu-check:
+	$(PY) perf/gpu_check.py $(GPU_CHECK_ARGS)
