@@ -10,6 +10,9 @@ count. Units: nats (sum) or nats per token (mean).
 
 `score_candidates(reward, rows)` scores one or N candidate responses per prompt of a user's data (a file, a
 list of dicts or a datasets.Dataset) and adds each candidate's reward and both models' sums and token counts.
+
+`DensityRatioReward.as_reward_function()` is the same reward as an online reward for TRL's GRPOTrainer /
+RLOOTrainer / OnlineDPOTrainer (`f(prompts, completions, **kwargs) -> list[float]`; docs/ONLINE.md).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from datasets import Dataset
 
 from .chat import (BadRecords, RecordError, as_messages, check_records, prompt_id, prompt_problems, text_problems,
@@ -29,6 +33,7 @@ from .router import make_router, route_all
 
 REDUCTIONS = ("sum", "mean")
 APPLY_TO = ("both", "strong")
+NORMALIZE = (None, "group", "group_std")
 
 
 def density_ratio(strong: ScoreResult, weak: ScoreResult, reduction: str = "sum") -> np.ndarray:
@@ -136,6 +141,108 @@ class DensityRatioReward:
         return RewardResult(density_ratio(s, w, self.reduction), s, w, self.reduction, domains)
 
     __call__ = score
+
+    def as_reward_function(self, *, reduction: str | None = None, normalize: str | None = None,
+                           empty="min", name: str | None = None) -> "OnlineReward":
+        """This reward as a TRL reward function `f(prompts, completions, **kwargs) -> list[float]` (OnlineReward);
+        freezes both models (eval mode, requires_grad False). reduction: None = this reward's own."""
+        return OnlineReward(self, reduction=reduction, normalize=normalize, empty=empty, name=name)
+
+
+class OnlineReward:
+    """A DensityRatioReward as an online reward for TRL (GRPOTrainer, RLOOTrainer, OnlineDPOTrainer):
+    `reward_fn(prompts, completions, **kwargs)` returns N Python floats, in nats ("sum") or nats per token
+    ("mean"), for N (prompt, completion) pairs.
+
+    Formats: a prompt is a string (one user turn, as chat.as_messages) or a list of {role, content} messages;
+    a completion is a string or TRL's conversational [{"role": "assistant", "content": text}]. The policy's
+    `completion_ids` are not used: each model re-tokenizes the text with its own tokenizer and template.
+    Other kwargs (trainer_state, dataset columns) are ignored, except `log_metric`, which receives the mean
+    log p of the scored completions under each model (`<name>/logp_strong`, `<name>/logp_weak`, nats) and the
+    fraction of empty completions (`<name>/empty`), so a rising ratio can be told apart from a falling weak model.
+
+    All non-empty completions of a call go to ONE `DensityRatioReward.score` call in their input order; the
+    scorer groups equal scoring prompts wherever they sit (prefix sharing), so the G completions of a prompt
+    run that prompt once per model when it has at least `min_shared_prefix` tokens.
+
+    empty: value for a completion that is empty or whitespace (the policy stopped at once, or only emitted
+        special tokens, which TRL strips). Such a response has no text to score (the scorer refuses it), and
+        NaN / None would make TRL drop it from the baseline and give it zero advantage, so the policy would
+        never learn to avoid it. "min" (default): the lowest reward among the call's scored completions (an
+        empty answer never beats a real one; 0.0 when every completion is empty); or a number.
+    normalize: None (default; GRPO and RLOO already centre rewards per group), "group": r - mean of the rewards
+        of the completions of the same prompt in this call, or "group_std": that divided by (std + 1e-4), std with
+        Bessel's correction and 0 for a group of one, as GRPO's scale_rewards="group" does. A group is every
+        completion of one distinct prompt (equal messages) in the call, wherever it sits; the empty value is
+        filled in before normalizing. Under multi-process training a group may be split across processes.
+
+    The two models stay frozen where they are: eval mode, requires_grad False, scoring under inference mode
+    on their own devices (never moved to the policy's). Do not pass the policy itself as strong or weak.
+    """
+
+    def __init__(self, reward: DensityRatioReward, *, reduction: str | None = None, normalize: str | None = None,
+                 empty="min", name: str | None = None):
+        reduction = reduction or reward.reduction
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
+        if empty != "min" and not isinstance(empty, (int, float)):
+            raise ValueError(f"empty must be 'min' or a number, got {empty!r}")
+        self.reward, self.reduction, self.normalize, self.empty = reward, reduction, normalize, empty
+        self.__name__ = name or "density_ratio"  # TRL logs rewards/<__name__>/mean
+        self._freeze()
+
+    def _freeze(self) -> None:
+        for scorer in (self.reward.strong, self.reward.weak):
+            scorer.model.eval().requires_grad_(False)
+
+    @torch.inference_mode()
+    def __call__(self, prompts, completions, **kwargs) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
+        self._freeze()  # cheap; undoes a stray .train() on the models
+        messages = [as_messages(p) for p in prompts]
+        texts = [_completion_text(c, i) for i, c in enumerate(completions)]
+        scored = [i for i, t in enumerate(texts) if t.strip()]
+        out = np.zeros(len(texts))
+        if scored:
+            result = self.reward.score([messages[i] for i in scored], [texts[i] for i in scored])
+            out[scored] = density_ratio(result.strong, result.weak, self.reduction)
+            if "log_metric" in kwargs:
+                kwargs["log_metric"](f"{self.__name__}/logp_strong", float(result.strong.sum.mean()))
+                kwargs["log_metric"](f"{self.__name__}/logp_weak", float(result.weak.sum.mean()))
+        if "log_metric" in kwargs:
+            kwargs["log_metric"](f"{self.__name__}/empty", 1 - len(scored) / max(len(texts), 1))
+        empties = np.setdiff1d(np.arange(len(texts)), scored)
+        out[empties] = (out[scored].min() if scored else 0.0) if self.empty == "min" else float(self.empty)
+        if self.normalize is not None:
+            out = _normalize_groups(out, [prompt_id(m) for m in messages], scale=self.normalize == "group_std")
+        return [float(v) for v in out]
+
+
+def _completion_text(completion, i: int) -> str:
+    """The response text of a completion: a string, or TRL's conversational [{"role": "assistant", ...}]."""
+    if isinstance(completion, str):
+        return completion
+    if (isinstance(completion, (list, tuple)) and len(completion) == 1 and isinstance(completion[0], dict)
+            and completion[0].get("role") == "assistant" and isinstance(completion[0].get("content"), str)):
+        return completion[0]["content"]
+    raise ValueError(f"completion {i}: expected a string or [{{'role': 'assistant', 'content': str}}], got "
+                     f"{completion!r:.200} (multi-message completions, e.g. tool calls, are not supported)")
+
+
+def _normalize_groups(values: np.ndarray, groups: list[str], *, scale: bool) -> np.ndarray:
+    """(N,) values minus the mean of their group; scale: also divided by (group std, ddof=1, + 1e-4)."""
+    out = np.empty_like(values)
+    keys = np.array(groups)
+    for g in dict.fromkeys(groups):
+        idx = np.flatnonzero(keys == g)
+        v = values[idx]
+        out[idx] = v - v.mean()
+        if scale:
+            out[idx] /= (v.std(ddof=1) if len(v) > 1 else 0.0) + 1e-4
+    return out
 
 
 def _router_name(router) -> str:

@@ -16,6 +16,7 @@ from cdr_utils.benchmarks import rewardbench as rb
 from cdr_utils.logprobs import LogProbScorer
 from cdr_utils.models import ModelSpec, load_model, model_revision
 from cdr_utils.rewards import DensityRatioReward, density_ratio
+from cdr_utils.stats import spearman
 from cdr_utils.studies.profiles import get_profile, load_reward
 
 SMOKE = get_profile("smoke")
@@ -107,7 +108,7 @@ def test_pair_table_equals_independent_pair_evaluations():
             for column in ps.COLUMNS:
                 assert row[column] == pytest.approx(ev.sections[column], abs=1e-9), (reduction, i, j, column)
     assert len(tables["sum"]) == 6
-    single = ps.single_model_table(pool)
+    single = ps.baseline_table(pool)
     for i, spec in enumerate(specs):
         out = scorers[i].score(*rb.pair_inputs(bench)[:2])
         for name, values in (("log p (sum)", out.sum), ("log p (mean)", out.mean)):
@@ -118,10 +119,10 @@ def test_pair_table_equals_independent_pair_evaluations():
 # -- statistics ---------------------------------------------------------------------------------------------------
 def test_spearman_hand_computed():
     # no ties: 1 - 6 sum d^2 / (n (n^2 - 1)) with d = (-1, 1, -1, 1, 0): 1 - 24 / 120
-    assert ps.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
     # ties take the average rank: x ranks (1, 2.5, 2.5, 4); Pearson of ranks = 4.5 / sqrt(4.5 * 5)
-    assert ps.spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / np.sqrt(22.5))
-    assert ps.spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / np.sqrt(22.5))
+    assert spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
 
 
 def _naive_ranks(v):

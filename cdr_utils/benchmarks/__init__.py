@@ -6,6 +6,7 @@ Rewards (labels true by construction or from the benchmark):
     rmbench.py          RM-Bench: the 3x3 style matrix (hard / normal / easy)
     minibench*.py       the offline mini-bench in the schemas of the three (RewardBench, best-of-4, styles)
     reward_eval.py      one reward on any of them: every completion scored once, tables with baselines
+    pair_selection.py   which of K models to pair: every ordered pair from K scoring passes, baselines, bootstrap
 Policies (answers judged against a baseline):
     policy/             AlpacaEval 2 LC, Arena-Hard, MT-Bench; judges and answer files
 Shared by the three reward schemas' `load` / `load_local`: load_source (rows | "minibench" | local file | hub id)

@@ -6,8 +6,9 @@
                                                                            responses per row
     cdr pairs  --data rewards.jsonl --out pairs [--test-fraction 0.1] [--augment]   preference pairs (TRL format)
     cdr evaluate --strong S --weak W --data minibench|FILE|HUB_ID           RewardBench-style section table
+    cdr select --models A B C --data minibench|FILE|HUB_ID --out DIR        which pair: every ordered pair's accuracy
 
-The console script adds the study commands `plan` and `train` to this parser (studies/cli.py). Data files are
+The study commands `plan` and `train` are `python -m cdr_utils.studies ...` (a checkout's). Data files are
 JSON (a list), JSONL or Parquet. A `prompt` is a list of {role, content} messages or a string
 (one user turn). `score` and `reward` run on one process or several: under `torchrun --nproc_per_node K -m
 cdr_utils ...` or `accelerate launch --num_processes K -m cdr_utils ...` each process takes every K-th row and
@@ -50,6 +51,7 @@ from ..records import (FORMATS, atomic_dir, check_writable, clean_leftovers, wri
 from ..rewards import APPLY_TO, REDUCTIONS, DensityRatioReward, score_candidates
 from .launch import (INPUT_ERRORS, ProcessFailed, bench_problems, candidates_problems, check_outputs, located,
                      messages_rows, read_rows, read_sections, reward_problems, run_sharded, user_turn_problems)
+from ..benchmarks.pair_selection import pair_matrix, pair_matrix_figure, select_pairs
 from ..benchmarks.reward_eval import BENCHMARKS, evaluate_benchmark
 
 ROUTERS = ("keyword", "llm", "column")
@@ -298,6 +300,84 @@ def _evaluate_other(args) -> None:
                                                  if k != "per_completion"}}, indent=1, default=str))
 
 
+def model_spec(text: str) -> ModelSpec:
+    """A model on the command line: NAME (a known name, a local dir or a hub id), optionally followed by
+    ,layers=K ,template=own|plain ,seed=S and last ,label=TEXT (the rest, commas included): a variant of it
+    (models.ModelSpec)."""
+    head, has_label, label = text.partition(",label=")
+    name, *options = head.split(",")
+    fields = {"label": label} if has_label else {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in ("layers", "template", "seed") or not value:
+            raise ValueError(f"--models {text!r}: {option!r} is not layers=K, template=own|plain, seed=S or "
+                             "(last) label=TEXT")
+        if key in ("layers", "seed"):
+            if not value.lstrip("-").isdigit() or key == "layers" and int(value) < 1:
+                raise ValueError(f"--models {text!r}: {key} must be {'a positive' if key == 'layers' else 'an'} integer")
+            value = int(value)
+        fields[key] = value
+    return ModelSpec(name, **fields)
+
+
+def select_command(args) -> None:
+    """Every ordered pair of --models as a density-ratio reward on labelled pairs, from one scoring pass per model
+    (benchmarks.pair_selection.select_pairs); writes <out>/pairs.csv, baselines.csv, selection.json and
+    pair_matrix.png. Log-probs go through a score cache (--cache-dir, default <out>/cache), so a killed run,
+    re-run, scores only the models not yet cached."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    models = [model_spec(m) for m in args.models]
+    if len(models) < 2:
+        raise ValueError("--models: name at least 2 models (every ordered pair of them is scored)")
+    if len({str(m) for m in models}) != len(models):
+        raise ValueError("--models: a model is named twice (give variants distinct labels: NAME,label=TEXT)")
+    performance = args.performance
+    if performance is not None and performance not in ("log p (mean)", "log p (sum)"):
+        path = Path(performance)
+        scores, where = (json.loads(path.read_text(encoding="utf-8")), path) if path.is_file() else (None, path)
+        if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
+            raise ValueError(f"--performance {where}: expected 'log p (mean)', 'log p (sum)' or a JSON file "
+                             "{model: score}")
+        performance = scores
+    for name in ("pairs.csv", "baselines.csv", "selection.json", "pair_matrix.png"):
+        check_writable(out / name, label=f"--out {out}", inputs=[args.data])
+    bench = load_bench(args.data, seed=args.seed, per_section=args.per_section, max_chars=args.max_chars)
+    args.cache_dir = args.cache_dir or str(out / "cache")  # resumable by default: a killed run keeps its models
+    _check_cache_dir(args)
+    options = _scorer_options(args)
+    print(f"[select] {len(models)} models, {len(models) * (len(models) - 1)} ordered pairs, {len(bench)} labelled "
+          f"pairs; score cache {options['cache_dir']}")
+    sel = select_pairs(models, bench, reduction=args.reduction, performance=performance, seed=args.seed,
+                       n_bootstrap=args.bootstrap, **options)
+    table = sel.table.sort_values(["reduction", "Score"], ascending=[True, False])
+    write_text(out / "pairs.csv", table.to_csv(index=False))
+    write_text(out / "baselines.csv", sel.baselines.reset_index().to_csv(index=False))
+    record = {"models": [str(m) for m in models], "rows": len(bench), "recommended": sel.recommended,
+              "gap": None if sel.gap is None else {"measure": sel.gap.measure, "rho": sel.gap.rho,
+                                                   "ci": list(sel.gap.ci)}}
+    write_text(out / "selection.json", json.dumps(record, indent=1, default=float))
+    mine = sel.table[sel.table["reduction"] == args.reduction]
+    fig = pair_matrix_figure({f"Score ({args.reduction})": pair_matrix(mine)},
+                             title=f"{len(bench)} labelled pairs: density-ratio accuracy (%)")
+    fig.savefig(out / "pair_matrix.png", dpi=120, bbox_inches="tight")
+    shown = mine.sort_values("Score", ascending=False).head(10)
+    print(shown.drop(columns="reduction").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print(sel.baselines.to_string(float_format=lambda v: f"{v:.1f}"))
+    r = sel.recommended
+    print(f"[select] recommended: {r['strong']} over {r['weak']} ({r['reduction']}), Score {r['Score']:.1f}")
+    for what, key in (("the runner-up pair", "runner_up"), ("the best baseline", "best_baseline")):
+        if key in r:
+            d = r[key]
+            print(f"  lead over {what}: {d['lead']:+.1f} points, 95 % paired bootstrap [{d['ci'][0]:+.1f}, "
+                  f"{d['ci'][1]:+.1f}]: {'resolved' if d['resolved'] else 'not resolved'}")
+    if sel.gap is not None:
+        print(f"  gap in {sel.gap.measure} vs pair Score: Spearman {sel.gap.rho:+.2f} "
+              f"[{sel.gap.ci[0]:+.2f}, {sel.gap.ci[1]:+.2f}]")
+    print(f"[select] -> {out}/pairs.csv, baselines.csv, selection.json, pair_matrix.png")
+
+
 # -- the parser ------------------------------------------------------------------------------------------------
 def _number(kind, test, wanted: str):
     """An argparse type: `kind` (int / float) that passes `test`, else a one-line error saying what is wanted."""
@@ -439,6 +519,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sections", default=None, help="JSON file mapping your subsets to sections")
     p.add_argument("--out-csv", type=_path_type((".csv",)), default=None, help="per-subset accuracies as CSV")
     p.add_argument("--out-json", type=_path_type((".json",)), default=None, help="sections and subsets as JSON")
+    _add_scorer_options(p)
+
+    p = command("select", select_command, help="which of your models to pair: every ordered pair's accuracy, "
+                "the single-model and length baselines, from one scoring pass per model")
+    p.add_argument("--models", nargs="+", required=True, help="2 or more: known names, local dirs or hub ids, each "
+                   "optionally with ,layers=K ,template=plain ,seed=S ,label=TEXT")
+    p.add_argument("--data", default="minibench", help="minibench, a local RewardBench-schema file, or a hub id")
+    p.add_argument("--out", required=True, help="a folder: pairs.csv, baselines.csv, selection.json, pair_matrix.png")
+    p.add_argument("--reduction", choices=REDUCTIONS, default="sum",
+                   help="the reduction the recommendation uses (the table holds both)")
+    p.add_argument("--performance", default=None, help="'log p (mean)', 'log p (sum)' or a JSON file {model: "
+                   "published score}: the gap-vs-accuracy rank correlation")
+    p.add_argument("--bootstrap", type=POSITIVE, default=1000, help="bootstrap resamples of the intervals")
+    p.add_argument("--per-section", type=POSITIVE, default=None, help="a stratified sample of rows per section")
+    p.add_argument("--seed", type=int, default=0, help="the mini-bench's build, the sample's draw, the bootstrap")
+    p.add_argument("--max-chars", type=POSITIVE, default=None, help="skip rows longer than this (characters)")
     _add_scorer_options(p)
     return parser
 

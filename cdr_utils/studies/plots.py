@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..benchmarks.pair_selection import pair_matrix_figure  # noqa: F401 (the notebooks' one import of figures)
 from ..benchmarks.policy.winrate import lc_column
 from ..stats import spearman
 from .paths import RUNS
@@ -266,32 +267,6 @@ def customization_figure(table, title: str = ""):
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title or "customized density ratio: accuracy by section (dashed: chance)", fontsize=10)
     fig.tight_layout()
-    return fig
-
-
-def pair_matrix_figure(matrices: dict, names: dict | None = None, title: str = ""):
-    """Heatmaps of pair accuracy (percent), one panel per entry of `matrices` ({title: M x M DataFrame, rows =
-    strong, columns = weak}, pair_selection.pair_matrix), colours centred on chance (50); names: short labels."""
-    k = len(matrices)
-    first = next(iter(matrices.values()))
-    size = 0.55 * len(first) + 1.5
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 1, size), squeeze=False)
-    short = [(names or {}).get(m, m) for m in first.index]
-    spread = max(5.0, max(float(np.nanmax(np.abs(m.to_numpy(dtype=float) - 50))) for m in matrices.values()))
-    for ax, (panel, matrix) in zip(axes[0], matrices.items()):
-        values = matrix.to_numpy(dtype=float)
-        image = ax.imshow(values, cmap="RdBu", vmin=50 - spread, vmax=50 + spread)
-        for (i, j), v in np.ndenumerate(values):
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(short)), short, rotation=40, ha="right", fontsize=7)
-        ax.set_yticks(range(len(short)), short if ax is axes[0][0] else [], fontsize=7)
-        ax.set_xlabel("weak model", fontsize=8)
-        ax.set_title(panel, fontsize=9)
-    axes[0][0].set_ylabel("strong model", fontsize=8)
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
-    if title:
-        fig.suptitle(title, fontsize=10)
     return fig
 
 
