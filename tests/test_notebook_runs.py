@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cdr_utils.models import CACHE_DIR
 from cdr_utils.studies import get_profile
 from tools.dryrun.__main__ import model_overrides
 from tools.dryrun.judge import JudgeServer
@@ -92,8 +93,13 @@ def test_the_notebooks_on_a_users_recipe_from_paper_with_stand_ins(tmp_path, dry
     overrides.write_text(yaml.safe_dump({**data, **{k: v for k, v in models.items() if not k.startswith("pool.")},
                                          "pool": pool, **REDUCED}))
     run = get_profile(str(recipe), f"@{overrides}").name
+    # a cache of its own (the prepared models linked in): judgments and scores cached by an earlier `make test` in
+    # this checkout would leave the HTTP judge nothing to answer
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(CACHE_DIR / "models", target_is_directory=True)
     env = {**os.environ, "CDR_OUTPUTS_DIR": str(tmp_path / "outputs"), "CDR_CONSOLE_PROGRESS": "1",
-           "CDR_JUDGE_API_KEY": "dry-run"}
+           "CDR_JUDGE_API_KEY": "dry-run", "CDR_CACHE_DIR": str(cache)}
     before = _git_status()
     with JudgeServer(key="dry-run") as judge:
         env["CDR_JUDGE_BASE_URL"] = judge.url
