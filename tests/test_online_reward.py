@@ -1,6 +1,7 @@
 """The density ratio as an online reward for TRL (DensityRatioReward.as_reward_function, docs/ONLINE.md): equal to
 DensityRatioReward.score in both of TRL's formats, group normalization by hand, empty completions, frozen models,
-and GRPOTrainer / RLOOTrainer runs on a tiny random policy whose logged reward equals score on what it received."""
+and GRPOTrainer / RLOOTrainer / OnlineDPOTrainer runs on a tiny random policy whose logged reward equals score on
+what it received."""
 import math
 
 import numpy as np
@@ -184,4 +185,24 @@ def test_rloo_runs_a_step_on_string_prompts(reward, tmp_path):
     mean_reward = DensityRatioReward(reward.strong, reward.weak, "mean")
     expected, scale = _expected_mean(mean_reward, messages, completions)
     logged = trainer.state.log_history[0]["rewards/density_ratio_mean/mean"]
+    assert logged == pytest.approx(expected, abs=1e-6 * max(scale, 1.0))
+
+
+def test_online_dpo_runs_a_step_and_logs_the_density_ratio(reward, tmp_path):
+    from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
+
+    policy, tok = tiny_model("llama", seed=3)
+    policy.save_pretrained(tmp_path / "policy")  # its reference model is loaded from the policy's path
+    fn, calls = reward.as_reward_function(), []
+    data = Dataset.from_list([{"prompt": m} for m in _messages(PROMPTS + ["Hello!"])])
+    args = OnlineDPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, max_new_tokens=8,
+                           per_device_train_batch_size=2, max_steps=1, logging_steps=1, report_to=[],
+                           save_strategy="no", learning_rate=1e-3, seed=0, disable_tqdm=True)
+    trainer = OnlineDPOTrainer(model=str(tmp_path / "policy"), reward_funcs=_recording(fn, calls), args=args,
+                               processing_class=tok, train_dataset=data)
+    trainer.train()
+    prompts, completions, _ = calls[0]
+    expected, scale = _expected_mean(reward, prompts, completions)  # 2 completions per prompt, both scored
+    logged = trainer.state.log_history[0]["objective/scores"]
+    assert len(completions) == 2 * args.per_device_train_batch_size
     assert logged == pytest.approx(expected, abs=1e-6 * max(scale, 1.0))
