@@ -83,7 +83,7 @@ def test_index_matching_in_resamples_and_subsets_is_alpaca_evals(lc):
     records, gamed = lc
     part = [r for r in records if r["generator_2"] == "model_mixed"]
     for name, rows in (("resample", np.random.default_rng(4).integers(0, 300, 300)), ("subset", range(0, 300, 3))):
-        t = alpaca_eval_table([part[k] for k in rows], df_gamed=gamed)
+        t = alpaca_eval_table([part[k] for k in rows], df_gamed=gamed, unique=False)  # a resample repeats records
         assert (t.loc["model_mixed", "LC win rate"], t.loc["model_mixed", "LC standard error"]) == pytest.approx(
             RECORDED[name], abs=1e-9)
     # score_tables' own bootstrap round (rounds=1: the interval is that round's value)
@@ -102,7 +102,8 @@ def test_one_table_per_round_equals_one_bootstrap_per_model(lc, official):
     # the previous implementation: a bootstrap per model, the whole table rebuilt and one row read
     groups = [g for _, g in pd.DataFrame(small).groupby("instruction", sort=True)]
     for model in MODELS:
-        lo, hi = bootstrap_interval(groups, lambda gs, m=model: alpaca_eval_table(pd.concat(gs), df_gamed=df_gamed)
+        lo, hi = bootstrap_interval(groups, lambda gs, m=model: alpaca_eval_table(pd.concat(gs), df_gamed=df_gamed,
+                                                                                  unique=False)
                                     .loc[m, "LC win rate"], rounds=rounds, seed=seed)
         assert (table.loc[model, "LC lower"], table.loc[model, "LC upper"]) == (lo, hi)
         assert lo < hi

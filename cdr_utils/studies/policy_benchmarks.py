@@ -171,12 +171,11 @@ def judgment_paths(directory: str | Path) -> dict[str, Path]:
 
 def tables_from_files(directory: str | Path, profile) -> dict[str, pd.DataFrame]:
     """Recompute every table from the judgment files alone (no model, no judge), with the profile's bootstrap,
-    its df_gamed (the official LC when given) and the MT-Bench questions asked (missing answers counted)."""
+    its df_gamed (the official LC when given) and the benchmarks' items asked (missing answers counted)."""
     cfg, paths = profile.evals, judgment_paths(directory)
-    questions = [q["question_id"] for q in json.loads((Path(directory) / "benchmarks.json").read_text(encoding="utf-8"))["mt_bench"]]
+    items = json.loads((Path(directory) / "benchmarks.json").read_text(encoding="utf-8"))
     return score_tables(*(read_records(paths[b]) for b in ("alpaca_eval", "arena_hard", "mt_bench")),
-                        rounds=cfg.bootstrap_rounds, seed=cfg.seed, df_gamed=_df_gamed(profile),
-                        mt_bench_questions=questions)
+                        rounds=cfg.bootstrap_rounds, seed=cfg.seed, df_gamed=_df_gamed(profile), items=items)
 
 
 def _df_gamed(profile):

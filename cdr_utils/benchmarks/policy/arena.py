@@ -24,7 +24,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ...chat import BadRecords, RecordError
 from ...stats import bootstrap, percentile_interval
+from . import checks
 from .glm import fit_logistic
 
 VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -34,9 +36,10 @@ SCALE, BASE, ANCHOR = 400.0, 10.0, 1000.0
 def battles_from_games(records: Iterable[dict], *, weight: int = 3) -> pd.DataFrame:
     """Judgment records {"uid", "model", "baseline", "games": [game1, game2]} (each game {"score": verdict} or
     None) -> battles DataFrame (uid, model_a, model_b, winner in {"model_a", "model_b", "tie"}), with
-    model_a = the baseline throughout and a decisive verdict repeated `weight` times."""
+    model_a = the baseline throughout and a decisive verdict repeated `weight` times. A bad record (no `games`,
+    a missing field) raises chat.BadRecords naming it."""
     rows = []
-    for rec in records:
+    for rec in checks.records(records, _problems, "Arena-Hard judgments"):
         for g, game in enumerate(rec["games"]):
             score = (game or {}).get("score")
             if score not in VERDICTS:
@@ -108,3 +111,58 @@ def arena_hard_scores(battles: pd.DataFrame, baseline: str, *, rounds: int = 100
     table = pd.DataFrame({"score": win_rate_vs_baseline(ratings, baseline), "lower": lower, "upper": upper,
                           "rating": ratings, "battles": counts.reindex(ratings.index)})
     return table.sort_values("score", ascending=False).rename_axis("model")
+
+
+def _problems(r: dict) -> list:
+    out = checks.key(r, "uid") + checks.text(r, "model", empty_ok=False) + checks.text(r, "baseline",
+                                                                                     empty_ok=False)
+    games = r.get("games")
+    if not isinstance(games, (list, tuple)) or len(games) != 2:
+        return out + [("games", "missing field" if games is None else f"expected two games (the positions swapped), "
+                                f"got {checks.kind(games)} {games!r:.60}")]
+    for g, game in enumerate(games):
+        if game is not None and not isinstance(game, dict):
+            out.append((f"games[{g}]", f"expected a game {{'score', 'judgment'}} or null, got {checks.kind(game)}"))
+        elif game is not None and not checks.absent(game.get("score")) and not isinstance(game["score"], str):
+            out.append((f"games[{g}].score", "expected a verdict (e.g. 'A>B') or null, got "
+                                             f"{checks.kind(game['score'])}"))
+    return out
+
+
+def arena_hard_table(records: Iterable[dict], *, items: Iterable | None = None, require_complete: bool = False,
+                     rounds: int = 100, seed: int = 0, weight: int = 3) -> pd.DataFrame:
+    """Judgment records (one baseline) -> arena_hard_scores' table plus "unparsed" (games whose verdict is null or
+    not one of VERDICTS: no battle, counted) and, with the benchmark's `items` (or uids), "missing" / "missing_ids"
+    (expected questions without a record) per model; require_complete=True raises naming them. A model whose
+    verdicts are all unparseable keeps a row (score NaN). Bad records (a missing or wrong field, two baselines, a
+    question judged twice for one model) raise chat.BadRecords naming them, before any fit."""
+    recs = checks.records(records, _problems, "Arena-Hard judgments", unique=("model", "uid"),
+                          what="one question judged twice")
+    if not recs:
+        raise ValueError("no Arena-Hard judgment records")
+    baseline = recs[0]["baseline"]
+    other = [RecordError(i, "baseline", f"{r['baseline']!r}, but record 0's baseline is {baseline!r} (one table, "
+                         "one baseline)", where="Arena-Hard judgments")
+             for i, r in enumerate(recs) if r["baseline"] != baseline]
+    if other:
+        raise BadRecords(other)
+    models = list(dict.fromkeys(r["model"] for r in recs))
+    unparsed = {m: 0 for m in models}
+    for r in recs:
+        unparsed[r["model"]] += sum((g or {}).get("score") not in VERDICTS for g in r["games"])
+    battles = battles_from_games(recs, weight=weight)
+    if battles.empty:
+        raise RecordError(None, "games[].score", f"all {sum(unparsed.values())} verdicts of the {len(recs)} records "
+                          "are unparseable (null or none of " + ", ".join(VERDICTS) + "): no battle to score",
+                          where="Arena-Hard judgments")
+    table = arena_hard_scores(battles, baseline, rounds=rounds, seed=seed)
+    table = table.reindex([*table.index, *(m for m in models if m not in table.index)]).rename_axis("model")
+    table["battles"] = table["battles"].fillna(0).astype(int)
+    table["unparsed"] = [unparsed.get(m, 0) for m in table.index]
+    expected = checks.item_keys(items, "uid")
+    present = {m: {r["uid"] for r in recs if r["model"] == m} for m in models}
+    lacking = checks.missing(present, expected, "Arena-Hard", "uid", "question", require_complete)
+    if expected is not None:
+        table["missing"] = [len(lacking[m]) if m in lacking else 0 for m in table.index]
+        table["missing_ids"] = pd.Series([lacking.get(m, []) for m in table.index], index=table.index, dtype=object)
+    return table

@@ -6,7 +6,8 @@ LLM judge and the proxy feed the same code path.
 - HttpJudge: any OpenAI-compatible /v1/chat/completions endpoint (base URL, model; key from an environment
   variable), temperature 0. Every judgment is cached on disk under a key of its inputs (model, messages,
   sampling settings): a re-run costs nothing and a killed run resumes where it stopped (one file per
-  judgment, written atomically). Connection errors, 429 and 5xx are retried with exponential backoff.
+  judgment, written atomically); a corrupt cached file is named in a JudgeCacheWarning and asked again.
+  Connection errors, 429 and 5xx are retried with exponential backoff.
 - ReferenceProxyJudge: offline, for the `cpu` profile. It compares each answer with the benchmark's reference
   answer (word-overlap F1), independent of the density-ratio reward the policy was tuned on (docs/DESIGN.md,
   "Judging what was optimized"). It reads no question and understands nothing: a PROXY, labelled as such.
@@ -18,17 +19,22 @@ import json
 import os
 import re
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
 import requests
 
-from ...records import write_text
+from ...records import clean_leftovers, write_text
 from .prompts import JudgePrompts
 
 VERDICT = re.compile(r"\[\[([AB][<>=]{1,2}[AB])\]\]")
 _CANONICAL = {"A>>B": "A>>B", "A>B": "A>B", "A=B": "A=B", "B=A": "A=B", "B>A": "B>A", "B>>A": "B>>A",
               "A<B": "B>A", "A<<B": "B>>A", "B<A": "A>B", "B<<A": "A>>B"}
+
+
+class JudgeCacheWarning(UserWarning):
+    """A cached judgment could not be read (named in the message); it is asked again."""
 
 
 class JudgeError(RuntimeError):
@@ -98,14 +104,34 @@ class HttpJudge(Judge):
     def _cache_path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"
 
+    def cached(self, messages: list[dict]) -> str | None:
+        """The cached judgment of `messages`, or None: absent, or corrupt (not UTF-8 JSON holding a "text"
+        string, e.g. half-written by a crash outside this class's atomic writes; a JudgeCacheWarning names the
+        file, and the judgment is asked again and the file rewritten)."""
+        path = None if self.cache_dir is None else self._cache_path(self.cache_key(messages))
+        if path is None or not path.exists():
+            return None
+        try:
+            text = json.loads(path.read_text(encoding="utf-8"))["text"]
+            if isinstance(text, str):
+                return text
+            problem = f"'text' is {type(text).__name__}, not a string"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+            problem = f"{type(err).__name__}: {err}"
+        warnings.warn(f"corrupt cached judgment {path} ({problem}); asking the judge again", JudgeCacheWarning,
+                      stacklevel=3)
+        return None
+
     def complete(self, messages: list[dict]) -> str:
-        key = self.cache_key(messages)
-        if self.cache_dir is not None and self._cache_path(key).exists():
-            return json.loads(self._cache_path(key).read_text(encoding="utf-8"))["text"]
+        text = self.cached(messages)
+        if text is not None:
+            return text
         text = self._request(messages)
         if self.cache_dir is not None:
-            # atomic: a killed run leaves whole files or none
-            write_text(self._cache_path(key), json.dumps({"model": self.model, "messages": messages, "text": text}))
+            # atomic: a killed run leaves whole files or none (and its leftover temporary files are removed)
+            path = self._cache_path(self.cache_key(messages))
+            clean_leftovers(path)
+            write_text(path, json.dumps({"model": self.model, "messages": messages, "text": text}))
         return text
 
     def _request(self, messages: list[dict]) -> str:

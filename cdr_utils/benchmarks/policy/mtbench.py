@@ -25,6 +25,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from . import checks
+
 ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")  # FastChat common.py one_score_pattern
 ONE_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")  # FastChat common.py one_score_pattern_backup
 _NUMBER = r"(\d+(?:\.\d+)?)"
@@ -67,21 +69,37 @@ def _rating(rec: dict, lenient: bool):
     return UNPARSED if pd.isna(score) else float(score)
 
 
-def mt_bench_scores(judgments: Iterable[dict], *, questions: Iterable | None = None, turns: tuple = (1, 2),
-                    require_complete: bool = False, lenient: bool = False) -> pd.DataFrame:
-    """Records {"question_id", "model", "turn" (1 or 2), "score" (a parsed rating, -1 = unparseable) or
-    "judgment" (the judge's text, parsed when there is no score)} -> one row per model: "turn 1", "turn 2",
-    "overall" (mean 1-10 ratings), "rated" (ratings averaged), "unparsed", "out_of_range" (ratings outside
-    1-10, left out: see the module docstring), "excluded" (unparsed + out_of_range).
+def _problems(r: dict, turns: tuple) -> list:
+    out = checks.text(r, "model", empty_ok=False) + checks.key(r, "question_id")
+    turn = r.get("turn")
+    if checks.absent(turn):
+        out.append(("turn", "missing field"))
+    elif not checks.number(turn) or float(turn) not in turns:
+        out.append(("turn", f"{turn!r:.40} is not a turn of this benchmark (turns {', '.join(map(str, turns))})"))
+    score, judgment = r.get("score"), r.get("judgment")
+    if not checks.absent(score) and not checks.number(score):
+        out.append(("score", "expected the parsed rating (a number, -1 = unparseable) or null, got "
+                             f"{checks.kind(score)} {score!r:.40}"))
+    if not checks.absent(judgment) and not isinstance(judgment, str):
+        out.append(("judgment", f"expected the judge's text, got {checks.kind(judgment)}"))
+    if "score" not in r and "judgment" not in r:
+        out.append(("score", "missing field (and no 'judgment' to parse it from)"))
+    return out
 
-    questions: the expected question ids; then "missing" (how many expected questions lack a record for one
-    of `turns`) and "missing_ids" (those ids, sorted as given) per model, and require_complete=True raises a
-    ValueError naming each incomplete model and its missing ids. lenient: passed to parse_rating."""
-    rows = [{"model": rec["model"], "question_id": rec.get("question_id"), "turn": int(rec["turn"]),
-             "score": _rating(rec, lenient)} for rec in judgments]
-    df = pd.DataFrame(rows, columns=["model", "question_id", "turn", "score"])
-    expected = None if questions is None else list(dict.fromkeys(questions))
-    table, incomplete = {}, {}
+
+def ratings(judgments: Iterable[dict], *, turns: tuple = (1, 2), lenient: bool = False) -> pd.DataFrame:
+    """Checked records -> (model, question_id, turn, score) rows, or BadRecords naming every bad record: a
+    missing or wrong-typed field, a turn outside `turns`, a (model, question, turn) judged twice."""
+    recs = checks.records(judgments, lambda r: _problems(r, turns), "MT-Bench judgments",
+                          unique=("model", "question_id", "turn"), what="one turn judged twice")
+    rows = [{"model": r["model"], "question_id": r["question_id"], "turn": int(r["turn"]),
+             "score": _rating(r, lenient)} for r in recs]
+    return pd.DataFrame(rows, columns=["model", "question_id", "turn", "score"])
+
+
+def table(df: pd.DataFrame, turns: tuple = (1, 2)) -> pd.DataFrame:
+    """The averages of checked rating rows (ratings()), one row per model: a bootstrap round's statistic."""
+    out = {}
     for model, part in df.groupby("model", sort=False):
         unparsed = part["score"] == UNPARSED
         out_of_range = ~unparsed & ~part["score"].between(1.0, 10.0)
@@ -89,16 +107,30 @@ def mt_bench_scores(judgments: Iterable[dict], *, questions: Iterable | None = N
         row = {f"turn {t}": ok.loc[ok["turn"] == t, "score"].mean() for t in turns}
         row.update(overall=ok["score"].mean(), rated=len(ok), unparsed=int(unparsed.sum()),
                    out_of_range=int(out_of_range.sum()), excluded=int(unparsed.sum() + out_of_range.sum()))
-        if expected is not None:
-            have = set(zip(part["question_id"], part["turn"]))
-            missing = [q for q in expected if any((q, t) not in have for t in turns)]
-            row.update(missing=len(missing), missing_ids=missing)
-            if missing:
-                incomplete[model] = missing
-        table[model] = row
-    if require_complete and expected is None:
-        raise ValueError("require_complete=True needs questions= (the expected question ids)")
-    if require_complete and incomplete:
-        raise ValueError("MT-Bench judgments incomplete: " + "; ".join(
-            f"model {m!r} lacks {len(ids)} question(s) {ids}" for m, ids in incomplete.items()))
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("model")
+        out[model] = row
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("model")
+
+
+def mt_bench_scores(judgments: Iterable[dict], *, questions: Iterable | None = None, turns: tuple = (1, 2),
+                    require_complete: bool = False, lenient: bool = False) -> pd.DataFrame:
+    """Records {"question_id", "model", "turn" (1 or 2), "score" (a parsed rating, -1 = unparseable) or
+    "judgment" (the judge's text, parsed when there is no score)} -> one row per model: "turn 1", "turn 2",
+    "overall" (mean 1-10 ratings), "rated" (ratings averaged), "unparsed", "out_of_range" (ratings outside
+    1-10, left out: see the module docstring), "excluded" (unparsed + out_of_range). A bad record (a missing
+    field, a turn other than `turns`, a turn judged twice) raises chat.BadRecords naming it and the field.
+
+    questions: the expected question ids (or the benchmark's items); then "missing" (how many expected
+    questions lack a record for one of `turns`) and "missing_ids" (those ids, sorted as given) per model, and
+    require_complete=True raises a RecordError naming each incomplete model and its missing ids. lenient:
+    passed to parse_rating."""
+    df = ratings(judgments, turns=turns, lenient=lenient)
+    out = table(df, turns)
+    present = {m: {(q, t) for q, t in zip(p["question_id"], p["turn"])} for m, p in df.groupby("model", sort=False)}
+    expected = checks.item_keys(questions, "question_id")
+    lacking = checks.missing({m: {q for q in (expected or []) if all((q, t) in have for t in turns)}
+                              for m, have in present.items()}, expected, "MT-Bench", "question_id", "question",
+                             require_complete)
+    if expected is not None:
+        out["missing"] = [len(lacking[m]) for m in out.index]
+        out["missing_ids"] = pd.Series([lacking[m] for m in out.index], index=out.index, dtype=object)
+    return out

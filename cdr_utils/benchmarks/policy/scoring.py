@@ -17,6 +17,11 @@ Tables (score_tables): AlpacaEval's LC win rate in the variant the inputs allow 
 attrs say which, and summary_table's column header names it), Arena-Hard's score, MT-Bench's rating with the
 unparsed, out-of-range and missing ratings counted. Units: percent (AlpacaEval, Arena-Hard), 1-10 (MT-Bench);
 intervals: 95 % seeded bootstrap percentiles.
+
+Bad input (checks.py): the judge_* functions check answers, baseline answers and items before any judge call,
+and the tables check every judgment record; a bad or duplicated record raises chat.BadRecords naming it (its
+position), the field and the problem. What a table leaves out is counted per model, never dropped silently:
+unparseable verdicts / ratings, out-of-range ratings, and (given the benchmark's items) missing answers.
 """
 from __future__ import annotations
 
@@ -27,11 +32,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ...chat import BadRecords, RecordError
 from ...stats import bootstrap, percentile_interval
-from .arena import arena_hard_scores, battles_from_games
+from . import checks
+from .arena import arena_hard_table
 from .judges import parse_verdict
-from .mtbench import mt_bench_scores, parse_rating
-from .winrate import alpaca_eval_table, lc_column, load_df_gamed
+from .mtbench import mt_bench_scores, parse_rating, ratings
+from .mtbench import table as mt_table
+from .winrate import _table as alpaca_table
+from .winrate import alpaca_eval_table, check_records, lc_column, load_df_gamed
 
 _PREFERENCE = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
 
@@ -45,6 +54,7 @@ def judge_alpaca_eval(answers: list[dict], baseline: list[dict], items: list[dic
     """AlpacaEval annotation records for one model's outputs against the baseline's (matched by instruction).
     items: the benchmark items (answers.alpaca_eval_items); their `id` (the position in AlpacaEval's 805
     instructions) becomes each record's `index`."""
+    _check_pairwise(answers, baseline, items, "instruction", _alpaca_answer, "AlpacaEval")
     base = {b["instruction"]: b for b in baseline}
     refs = {it["instruction"]: it.get("reference") for it in items}
     index = {it["instruction"]: int(it["id"]) for it in items if it.get("id") is not None}
@@ -69,6 +79,7 @@ def judge_alpaca_eval(answers: list[dict], baseline: list[dict], items: list[dic
 def judge_arena_hard(answers: list[dict], baseline: list[dict], items: list[dict], judge, *,
                      progress: bool = True) -> list[dict]:
     """Arena-Hard judgment records: two games per question, the positions swapped."""
+    _check_pairwise(answers, baseline, items, "uid", _arena_answer, "Arena-Hard")
     base = {b["uid"]: b for b in baseline}
     refs = {it["uid"]: it.get("reference") for it in items}
     out = []
@@ -86,8 +97,13 @@ def judge_arena_hard(answers: list[dict], baseline: list[dict], items: list[dict
 
 
 def judge_mt_bench(answers: list[dict], items: list[dict], judge, *, progress: bool = True) -> list[dict]:
-    """MT-Bench single-answer judgments: one record per (question, turn)."""
+    """MT-Bench single-answer judgments: one record per (question, turn). Every answer has both turns (a
+    one-turn answer is refused: turn 2 would be judged on turn 1's text), checked before any judge call."""
+    items = checks.records(items, _mt_item, "MT-Bench items", unique=("question_id",),
+                           what="one question listed twice")
     by_id = {it["question_id"]: it for it in items}
+    checks.records(answers, lambda r: _mt_answer(r, by_id), "MT-Bench answers", unique=("model_id", "question_id"),
+                   what="one question answered twice")
     out = []
     for ans in tqdm(answers, desc=f"MT-Bench judging {answers[0]['model_id'] if answers else ''}",
                     disable=not progress):
@@ -98,6 +114,74 @@ def judge_mt_bench(answers: list[dict], items: list[dict], judge, *, progress: b
         out += [{"question_id": ans["question_id"], "model": ans["model_id"], "turn": t + 1, "judge": judge.name,
                  "judge_kind": judge.kind, "judgment": text, "score": parse_rating(text)}
                 for t, text in enumerate(texts)]
+    return out
+
+
+def _alpaca_item(r: dict) -> list:
+    i = r.get("id")
+    bad = not checks.absent(i) and (not checks.number(i) or not float(i).is_integer())
+    return checks.text(r, "instruction") + ([("id", f"expected the instruction's position in AlpacaEval's 805 "
+                                                    f"(an integer) or null, got {i!r:.40}")] if bad else [])
+
+
+def _alpaca_answer(r: dict) -> list:
+    return checks.text(r, "instruction") + checks.text(r, "output") + checks.text(r, "generator", empty_ok=False)
+
+
+def _arena_answer(r: dict) -> list:
+    out = checks.key(r, "uid") + checks.text(r, "model", empty_ok=False)
+    msgs = r.get("messages")
+    if not isinstance(msgs, list) or len(msgs) < 2 or not all(isinstance(m, dict) for m in msgs):
+        return out + [("messages", f"expected [question, answer] messages, got {checks.kind(msgs)} {msgs!r:.60}")]
+    if not isinstance(msgs[0].get("content"), str):
+        out.append(("messages[0].content", "expected the question's text"))
+    answer = msgs[-1].get("content")
+    if not isinstance(answer, dict) or not isinstance(answer.get("answer"), str):
+        out.append((f"messages[{len(msgs) - 1}].content.answer", "expected the answer's text (arena-hard's "
+                    f"{{'answer': ...}}), got {checks.kind(answer)} {answer!r:.40}"))
+    return out
+
+
+def _check_pairwise(answers, baseline, items, key: str, answer_checks, bench: str) -> None:
+    """Items, answers and baseline answers checked, and every answer's item in the items and the baseline, before
+    any judge call: BadRecords naming each bad record, its field and the item."""
+    model = "generator" if key == "instruction" else "model"
+    items = checks.records(items, _alpaca_item if key == "instruction" else lambda r: checks.key(r, key),
+                           f"{bench} items", unique=(key,), what="one item listed twice")
+    baseline = checks.records(baseline, answer_checks, f"{bench} baseline answers", unique=(key,),
+                               what="one item answered twice")
+    answers = checks.records(answers, answer_checks, f"{bench} answers", unique=(model, key),
+                              what="one item answered twice")
+    known, base = {it[key] for it in items}, {b[key] for b in baseline}
+    errors = [RecordError(i, key, f"{a[key]!r:.80} " + ("has no baseline answer" if a[key] in known else
+                          "is none of the benchmark's items"), where=f"{bench} answers")
+              for i, a in enumerate(answers) if a[key] not in known or a[key] not in base]
+    if errors:
+        raise BadRecords(errors)
+
+
+def _mt_item(r: dict) -> list:
+    out = checks.key(r, "question_id")
+    turns, refs = r.get("turns"), r.get("reference")
+    if not isinstance(turns, list) or len(turns) != 2 or not all(isinstance(t, str) for t in turns):
+        out.append(("turns", f"expected the two questions' texts, got {checks.kind(turns)} {turns!r:.60}"))
+    if refs is not None and (not isinstance(refs, list) or len(refs) < 2):
+        out.append(("reference", f"expected null or one reference per turn, got {checks.kind(refs)} {refs!r:.60}"))
+    return out
+
+
+def _mt_answer(r: dict, items: dict) -> list:
+    out = checks.key(r, "question_id") + checks.text(r, "model_id", empty_ok=False)
+    choices = r.get("choices")
+    turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) \
+        else None
+    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+        out.append(("choices[0].turns", f"expected the answers' texts, got {checks.kind(choices)} {choices!r:.60}"))
+    elif len(turns) != 2:
+        out.append(("choices[0].turns", f"{len(turns)} turn(s); a two-turn question needs two answers (turn 2 is "
+                                        "judged with the whole conversation)"))
+    if not out and r["question_id"] not in items:
+        out.append(("question_id", f"{r['question_id']!r} is none of the benchmark's questions"))
     return out
 
 
@@ -120,17 +204,18 @@ def bootstrap_interval(groups: list, statistic: Callable[[list], float], *, roun
     return percentile_interval(values, level)
 
 
-def _alpaca_with_intervals(alpaca: list[dict], df_gamed, rounds: int, seed: int) -> pd.DataFrame:
+def _alpaca_with_intervals(alpaca: list[dict], df_gamed, rounds: int, seed: int, items=None,
+                           require_complete: bool = False) -> pd.DataFrame:
     """alpaca_eval_table plus "LC lower" / "LC upper": the percentile interval of each model's LC win rate over
     `rounds` resamples of the instructions (all models' records of an instruction move together). Each round's
     table is computed once for every model: the same resamples and numbers as one bootstrap per model with the
     same seed (numpy default_rng(seed) draws the same indices for each), at 1 / n_models of the cost."""
-    table = alpaca_eval_table(alpaca, df_gamed=df_gamed)
+    table = alpaca_eval_table(alpaca, df_gamed=df_gamed, items=items, require_complete=require_complete)
     groups = [g for _, g in pd.DataFrame(alpaca).groupby("instruction", sort=True)]
     models = list(table.index)
 
     def lc_of_every_model(rows):
-        return alpaca_eval_table(pd.concat([groups[k] for k in rows]), df_gamed=df_gamed)["LC win rate"].reindex(
+        return alpaca_table(pd.concat([groups[k] for k in rows]), df_gamed=df_gamed)["LC win rate"].reindex(
             models).to_numpy(dtype=float)
 
     values = bootstrap(lc_of_every_model, len(groups), rounds=rounds, seed=seed).reshape(rounds, len(models))
@@ -140,42 +225,50 @@ def _alpaca_with_intervals(alpaca: list[dict], df_gamed, rounds: int, seed: int)
 
 
 def score_tables(alpaca: list[dict], arena: list[dict], mt: list[dict], *, rounds: int = 100, seed: int = 0,
-                 df_gamed: pd.DataFrame | str | Path | None = None,
-                 mt_bench_questions: list | None = None) -> dict[str, pd.DataFrame]:
+                 df_gamed: pd.DataFrame | str | Path | None = None, mt_bench_questions: list | None = None,
+                 items: dict | None = None, require_complete: bool = False) -> dict[str, pd.DataFrame]:
     """The three benchmark tables from judgment records, each with a seeded bootstrap interval: AlpacaEval
     LC win rate (resampling instructions; the fit redone per resample), Arena-Hard score (resampling
     battles, arena-hard's convention), MT-Bench overall rating (resampling questions).
 
+    Every record is checked first: a bad one (a missing or wrong-typed field, a turn other than 1 or 2, a
+    second baseline) or a duplicate (one model judged twice on an item or turn: refused, in all three) raises
+    chat.BadRecords naming each record and field. Exclusions are counted per model: "unparsed" verdicts and
+    ratings (and MT-Bench's "out_of_range"), and, with `items`, "missing" / "missing_ids".
+
     df_gamed: alpaca_eval's df_gamed.csv (a DataFrame or a path; answers.alpaca_eval_df_gamed fetches it) ->
     the official LC "length_controlled_v1"; the records must then carry `index` (judge_alpaca_eval writes it).
     Without it the LC is the named stand-in of winrate.alpaca_eval_table. The AlpacaEval table keeps its
-    "LC variant" column; attrs["lc_variant"] / ["lc_column"] name it for labels. mt_bench_questions: the
-    benchmark's question ids (e.g. [it["question_id"] for it in items]) -> "missing" / "missing_ids" counts
-    per model next to "unparsed" and "out_of_range"."""
+    "LC variant" column; attrs["lc_variant"] / ["lc_column"] name it for labels. items: the benchmarks' items
+    ({"alpaca_eval": [...], "arena_hard": [...], "mt_bench": [...]}, as load_benchmarks, or their keys:
+    instructions, uids, question ids) -> the answers missing per model; mt_bench_questions: MT-Bench's alone.
+    require_complete=True: a missing answer raises, naming the model and the items."""
+    items = {**({"mt_bench": mt_bench_questions} if mt_bench_questions is not None else {}), **(items or {})}
     tables = {}
     if alpaca:
         if df_gamed is not None:
             df_gamed = load_df_gamed(df_gamed)  # read and checked once, not once per resample
-            lacking = [k for k, r in enumerate(alpaca) if r.get("index") is None]
-            if lacking:
-                raise ValueError(f"{len(lacking)} AlpacaEval record(s) lack 'index' (first: position {lacking[0]}, "
-                                 f"instruction {alpaca[lacking[0]].get('instruction', '')[:60]!r}): with df_gamed "
-                                 "each record needs its instruction's position in AlpacaEval's 805 instructions "
-                                 "(judge_alpaca_eval writes it from the items' id)")
-        tables["alpaca_eval"] = _alpaca_with_intervals(alpaca, df_gamed, rounds, seed)
+        alpaca = check_records(alpaca, index=df_gamed is not None, unique=True)
+        tables["alpaca_eval"] = _alpaca_with_intervals(alpaca, df_gamed, rounds, seed, items.get("alpaca_eval"),
+                                                       require_complete)
     if arena:
-        tables["arena_hard"] = arena_hard_scores(battles_from_games(arena), arena[0]["baseline"], rounds=rounds,
-                                                 seed=seed)
+        tables["arena_hard"] = arena_hard_table(arena, items=items.get("arena_hard"),
+                                                require_complete=require_complete, rounds=rounds, seed=seed)
     if mt:
-        table = mt_bench_scores(mt, questions=mt_bench_questions)
-        df = pd.DataFrame(mt)
+        table = mt_bench_scores(mt, questions=items.get("mt_bench"), require_complete=require_complete)
+        df = ratings(mt)
         for model in table.index:
             groups = [g for _, g in df[df["model"] == model].groupby("question_id")]
-            lo, hi = bootstrap_interval(groups, lambda gs: mt_bench_scores(pd.concat(gs).to_dict("records"))
-                                        ["overall"].iloc[0], rounds=rounds, seed=seed)
+            lo, hi = bootstrap_interval(groups, lambda gs: mt_table(pd.concat(gs))["overall"].iloc[0],
+                                        rounds=rounds, seed=seed)
             table.loc[model, ["lower", "upper"]] = lo, hi
         tables["mt_bench"] = table
     return tables
+
+
+def _left_out(r, column: str) -> dict:
+    """{column: "2 unparsed, 3 missing"} for a pairwise benchmark's table with missing counts (items given)."""
+    return {column: f"{int(r['unparsed'])} unparsed, {int(r['missing'])} missing"} if "missing" in r else {}
 
 
 def summary_table(tables: dict[str, pd.DataFrame], judge_label: str, models: list | None = None) -> pd.DataFrame:
@@ -183,7 +276,9 @@ def summary_table(tables: dict[str, pd.DataFrame], judge_label: str, models: lis
     definition): the headline number of each benchmark with its 95 % interval in brackets. The AlpacaEval LC
     column is headed by its variant (lc_column: "AlpacaEval 2 LC (%)" only for length_controlled_v1, e.g.
     "LC with leave-one-model-out difficulty, no gamed-baseline rows (%)" otherwise); "MT-Bench left out"
-    counts the ratings the MT-Bench average leaves out (unparsed, out of range) and the missing questions."""
+    counts the ratings the MT-Bench average leaves out (unparsed, out of range) and the missing questions;
+    "AlpacaEval left out" / "Arena-Hard left out" (when the tables were given the items) the unparsed verdicts
+    (Arena-Hard: games) and the missing answers."""
     rows = {m: {} for m in models or []}
     for name, t in tables.items():
         for model, r in t.iterrows():
@@ -193,8 +288,10 @@ def summary_table(tables: dict[str, pd.DataFrame], judge_label: str, models: lis
             if name == "alpaca_eval":
                 row[lc_column(t)] = f"{r['LC win rate']:.1f} [{r['LC lower']:.1f}, {r['LC upper']:.1f}]"
                 row["AlpacaEval 2 WR (%)"] = f"{r['win rate']:.1f}"
+                row.update(_left_out(r, "AlpacaEval left out"))
             elif name == "arena_hard":
                 row["Arena-Hard (%)"] = f"{r['score']:.1f} [{r['lower']:.1f}, {r['upper']:.1f}]"
+                row.update(_left_out(r, "Arena-Hard left out"))
             else:
                 row["MT-Bench (1-10)"] = f"{r['overall']:.2f} [{r['lower']:.2f}, {r['upper']:.2f}]"
                 left_out = [f"{int(r[k])} {k.replace('_', ' ')}" for k in ("unparsed", "out_of_range", "missing")

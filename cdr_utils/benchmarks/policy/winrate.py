@@ -59,6 +59,7 @@ from sklearn.metrics import make_scorer
 from sklearn.model_selection import GroupKFold
 
 from ...chat import RecordError
+from . import checks
 
 REGULARIZE_TO_BASELINE_LAMBDA = 0.2  # alpaca_eval GLM_INFO["length_controlled_v1"]
 N_SPLITS = 5
@@ -286,19 +287,70 @@ def length_controlled_win_rate(judgments, difficulty: Mapping[str, float] | str 
     return metrics
 
 
+def _problems(r: dict, index: bool) -> list:
+    out = (checks.text(r, "instruction") + checks.text(r, "output_1") + checks.text(r, "output_2") +
+           checks.text(r, "generator_2", empty_ok=False))
+    pref = r.get("preference")
+    if "preference" not in r:
+        out.append(("preference", "missing field (null = an unparseable verdict)"))
+    elif not checks.absent(pref) and not (checks.number(pref) and (pref == 0 or 1 <= pref <= 2)):
+        out.append(("preference", f"{pref!r:.40} is not a preference: 1 = the baseline, 2 = the model, 1.5 or 0 = a "
+                                  "tie, in between = soft, null = unparseable"))
+    i = r.get("index")
+    if checks.absent(i):
+        if index:
+            out.append(("index", "missing: with df_gamed, records that lack 'index' (the instruction's position in "
+                                 "AlpacaEval's 805 instructions; judge_alpaca_eval writes it) cannot be matched"))
+    elif not checks.number(i) or not float(i).is_integer():
+        out.append(("index", f"expected the instruction's position (an integer), got {checks.kind(i)} {i!r:.40}"))
+    return out
+
+
+def check_records(judgments, *, index: bool = False, unique: bool = False) -> list[dict]:
+    """Judgment records as a list, or chat.BadRecords naming every bad one and its field: a missing or
+    wrong-typed field, a preference off alpaca_eval's scale, `index` missing (index=True, or some records carry
+    one) or not an integer, and (unique=True) a (generator_2, instruction) judged twice."""
+    recs = checks.records(judgments, lambda r: _problems(r, index), "AlpacaEval judgments",
+                          unique=("generator_2", "instruction") if unique else None,
+                          what="one instruction judged twice")
+    if not index and any(not checks.absent(r.get("index")) for r in recs):
+        recs = checks.records(recs, lambda r: _problems(r, True), "AlpacaEval judgments")
+    return recs
+
+
 def alpaca_eval_table(judgments: Iterable[dict], difficulty: Mapping[str, float] | str | None = "auto", *,
                       df_gamed: pd.DataFrame | str | Path | None = None,
-                      instruction_index: Mapping[str, int] | None = None) -> pd.DataFrame:
+                      instruction_index: Mapping[str, int] | None = None, items: Iterable | None = None,
+                      require_complete: bool = False, unique: bool = True) -> pd.DataFrame:
     """One row per generator_2: "LC win rate", "LC standard error", "win rate", "standard error" (percent),
-    counts, mean answer lengths (characters) and "LC variant" (the variant name; also in
-    `table.attrs["lc_variant"]`, a string when all rows share one; attrs["lc_variant_label"] describes it and
-    attrs["lc_column"] is the header for a column or axis, VARIANT_COLUMNS).
+    counts ("unparsed": records without a verdict, left out of the win rate), mean answer lengths (characters)
+    and "LC variant" (the variant name; also in `table.attrs["lc_variant"]`, a string when all rows share one;
+    attrs["lc_variant_label"] describes it and attrs["lc_column"] is the header for a column or axis,
+    VARIANT_COLUMNS). Bad records raise chat.BadRecords naming each and its field (check_records), and so does a
+    (generator_2, instruction) judged twice; unique=False counts repeated records each time (a bootstrap resample).
 
     df_gamed given -> the official length_controlled_v1 for every model. Otherwise difficulty="auto": the
     leave-one-model-out estimate from the other generators' records when there are several
     ("length_controlled_noreg_lomo"), else none ("length_controlled_minimal"); a mapping or None as in
     length_controlled_win_rate. Without an `index` field or `instruction_index`, a record's instruction index is
-    its position within its model's records (alpaca_eval's convention: records in the eval set's order)."""
+    its position within its model's records (alpaca_eval's convention: records in the eval set's order).
+    items: the benchmark's items (or instructions) -> "missing" / "missing_ids" (the instructions a model has
+    no record for); require_complete=True raises naming each incomplete model and its missing instructions."""
+    recs = check_records(judgments, unique=unique)
+    table = _table(pd.DataFrame(recs), difficulty, df_gamed, instruction_index)
+    expected = checks.item_keys(items, "instruction")
+    present = {m: set() for m in table.index}
+    for r in recs:
+        present[r["generator_2"]].add(r["instruction"])
+    lacking = checks.missing(present, expected, "AlpacaEval", "instruction", "instruction", require_complete)
+    if expected is not None:
+        table["missing"] = [len(lacking[m]) for m in table.index]
+        table["missing_ids"] = pd.Series([lacking[m] for m in table.index], index=table.index, dtype=object)
+    return table
+
+
+def _table(judgments, difficulty="auto", df_gamed=None, instruction_index=None) -> pd.DataFrame:
+    """alpaca_eval_table on checked records (or a resample of them), without the checks and missing counts."""
     df = _frame(judgments)
     rows = {}
     for gen, part in df.groupby("generator_2", sort=False):
