@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import dataclass
 
 ROLES = ("system", "user", "assistant")
@@ -246,6 +248,102 @@ def check_records(rows, checks=(), *, where=None, source: str | None = None, id_
         errors += [RecordError(name, field, problem, where=loc) for field, problem in found]
     if errors:
         raise BadRecords(errors, source, shown)
+
+
+def checked_records(records, check, source: str | None = None, shown: int = 20) -> list:
+    """[check(position, record) for every record], for checks that raise RecordError at a record's first problem
+    (the benchmark loaders): every record is checked, then BadRecords lists the failing ones (the first `shown`,
+    with their count). A record that is not a dict is named `source[position]`."""
+    out, errors = [], []
+    for i, r in enumerate(records):
+        try:
+            if not isinstance(r, dict):
+                raise RecordError(f"{source or 'records'}[{i}]", "(row)", f"expected a record (a dict), got {_kind(r)}")
+            out.append(check(i, r))
+        except RecordError as err:
+            errors.append(err)
+    if errors:
+        raise BadRecords(errors, source, shown)
+    return out
+
+
+# -- the row shapes shared by the Python functions and the `cdr` commands (one check per shape) ---------------
+def is_number(value) -> bool:
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def candidate_text(c):
+    """A candidate's text: a string, or a dict's "response" (build_pairs reads both); None otherwise."""
+    c = c.get("response") if isinstance(c, dict) else c
+    return c if isinstance(c, str) else None
+
+
+def candidates_problems(row, field: str = "responses") -> list[tuple[str, str]]:
+    """(field, problem) pairs for a list of candidates, each a string or {'response': string}."""
+    texts = row.get(field)
+    if isinstance(texts, (list, tuple)):
+        return [(f"{field}[{j}]", f"expected a string (or {{'response': string}}), got {_kind(t)}")
+                for j, t in enumerate(texts) if candidate_text(t) is None]
+    return texts_problems(row, field)
+
+
+def reward_problems(row, drop_nonfinite: bool = False, option: str = "--drop-nonfinite") -> list[tuple[str, str]]:
+    """(field, problem) pairs for `rewards`: one number per candidate of `responses` (None or NaN allowed for an
+    empty candidate, which has no reward); a NaN / inf reward of a real candidate unless `drop_nonfinite`.
+    option: how the caller drops such rows ("--drop-nonfinite", or "drop_nonfinite=True" for build_pairs)."""
+    texts, rewards = row.get("responses"), row.get("rewards")
+    if rewards is None:
+        made_by = "`cdr reward`" if option.startswith("--") else "score_candidates"
+        return [("rewards", "missing field; pairs need rows with several `responses` and their `rewards` "
+                            f"(the output of {made_by})")]
+    if not isinstance(rewards, (list, tuple, str, dict)) and hasattr(rewards, "tolist"):
+        rewards = rewards.tolist()  # a numpy array
+    if not isinstance(rewards, (list, tuple)):
+        return [("rewards", f"expected a list of numbers (one per response), got {_kind(rewards)} {rewards!r:.40}")]
+    if not isinstance(texts, (list, tuple)):
+        return []  # reported under `responses`
+    if len(rewards) != len(texts):
+        return [("rewards", f"{len(rewards)} rewards for {len(texts)} responses")]
+    out = []
+    for j, (t, r) in enumerate(zip(texts, rewards)):
+        empty = candidate_text(t) is not None and not candidate_text(t).strip()
+        if r is None and empty:
+            continue  # an empty candidate has no reward
+        if not is_number(r):
+            out.append((f"rewards[{j}]", "expected a number, got " + ("null" if r is None else
+                                                                        f"{type(r).__name__} {r!r:.40}")))
+        elif not math.isfinite(r) and not empty and not drop_nonfinite:
+            out.append((f"rewards[{j}]", f"non-finite reward {r}; pass {option} to drop such rows"))
+    return out
+
+
+def user_turn_problems(row, option: str = "--augment --system-role no") -> list[tuple[str, str]]:
+    """A message-list prompt without a user turn cannot carry a rating condition prepended to the user turn."""
+    prompt = row.get("prompt")
+    if isinstance(prompt, list) and not any(isinstance(m, dict) and m.get("role") == "user" for m in prompt):
+        return [("prompt", f"no user turn to carry the rating condition ({option})")]
+    return []
+
+
+def bench_problems(row) -> list[tuple[str, str]]:
+    """(field, problem) pairs for a labelled pair: prompt, chosen and rejected texts, subset."""
+    out = prompt_problems(row)
+    for f in ("chosen", "rejected"):
+        out += text_problems(row, f)
+    return out + text_problems(row, "subset", noun="subset")
+
+
+def completion_problems(row, field: str) -> list[tuple[str, str]]:
+    """(field, problem) pairs for a completion in TRL's conversational format: [one non-empty assistant message]."""
+    value = row.get(field)
+    if value is None:
+        return [(field, "missing field")]
+    if not (isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], dict)
+            and value[0].get("role") == "assistant"):
+        return [(field, "expected [{'role': 'assistant', 'content': text}] (one assistant message, as build_pairs "
+                        f"writes), got {_kind(value)} {value!r:.60}")]
+    return [(f"{field}[0].{f}", problem) for f, problem in text_problems(value[0], "content")]
 
 
 def chat_template_of(tokenizer, chat_template: str | None = None) -> str:

@@ -31,40 +31,81 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, DatasetDict
 
-from .chat import BadRecords, RecordError, prompt_id, with_instruction
+from .chat import (BadRecords, RecordError, as_messages, candidate_text, candidates_problems, check_records,
+                   completion_problems, is_number, prompt_id, prompt_problems, reward_problems, text_problems,
+                   user_turn_problems, with_instruction)
 from .stats import spearman
 
 STRATEGIES = ("best_worst", "best_random")
 CONDITION = "Write a response that deserves a quality rating of {rating} on a scale from 1 to {levels}."
 
 
-def _text(c) -> str:
-    return c["response"] if isinstance(c, dict) else c
+def _records(rows, what: str) -> list:
+    """The rows of a Dataset, a DataFrame or a list / tuple, as a list (each checked by the caller)."""
+    if isinstance(rows, Dataset):
+        return rows.to_list()
+    if isinstance(rows, pd.DataFrame):
+        return rows.to_dict("records")
+    if isinstance(rows, (list, tuple)):
+        return list(rows)
+    raise ValueError(f"{what}: expected a datasets.Dataset, a list of dicts or a DataFrame, got {type(rows).__name__}"
+                     + (" (one row? pass [row])" if isinstance(rows, dict) else ""))
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _prompt_ids(rows) -> list[str]:
+    """Each row's prompt_id; BadRecords naming every row whose prompt an earlier row already has: one row per
+    prompt (a prompt's candidates in one row), else it would get two pairs and count twice."""
+    ids, first, errors = [], {}, []
+    for i, row in enumerate(rows):
+        pid = prompt_id(as_messages(row["prompt"]))
+        ids.append(pid)
+        name = i if row.get("id") is None else row["id"]
+        if pid in first:
+            errors.append(RecordError(name, "prompt", f"the same prompt as record {first[pid]!r} (prompt_id {pid}): "
+                                      "put all of a prompt's candidates in one row"))
+        else:
+            first[pid] = name
+    if errors:
+        raise BadRecords(errors, "scored")
+    return ids
 
 
 def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | None = None, seed: int = 0,
                 drop_nonfinite: bool = False):
-    """(pairs Dataset, stats dict) from a Dataset (or list of dicts) with columns prompt (messages),
-    responses (N strings), rewards (N floats, nats) and optionally customization, pair (strings)."""
+    """(pairs Dataset, stats dict) from score_candidates' output: a Dataset, a list of dicts or a DataFrame with
+    columns prompt (messages, or a string taken as one user turn, as score_candidates reads it), responses (N
+    strings or {"response": string}), rewards (N numbers, nats; NaN or None for an empty response) and optionally
+    customization, pair (strings) and id (unique). Every row is checked before any pair is built, as `cdr pairs`
+    does: BadRecords (a ValueError) names each bad row (id or position) and field, the first 20 with their
+    count. Two rows with the same prompt are refused (one row per prompt; two would give it two pairs). An
+    empty `responses` list is a row without candidates, counted in "single"."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if min_margin is not None and not (is_number(min_margin) and math.isfinite(min_margin)):
+        raise ValueError(f"min_margin must be a finite number (nats) or None, got {min_margin!r}")
+    if strategy == "best_random":
+        seed = _seed(seed)
+    data = _records(scored, "scored")
+    check_records(data, [prompt_problems, candidates_problems,
+                         lambda r: reward_problems(r, drop_nonfinite, "drop_nonfinite=True")], source="scored")
+    pids = _prompt_ids(data)
     stats = {"prompts": 0, "pairs": 0, "single": 0, "all_tied": 0, "identical_text": 0, "below_margin": 0,
              "nonfinite": 0, "empty_responses": 0}
     rows = []
-    for i, row in enumerate(scored):
+    for row, pid in zip(data, pids):
         stats["prompts"] += 1
-        texts, rewards = [_text(c) for c in row["responses"]], [float(r) for r in row["rewards"]]
-        pid = prompt_id(row["prompt"])
-        if len(texts) != len(rewards):
-            raise RecordError(i, "rewards", f"{len(rewards)} rewards for {len(texts)} responses")
+        texts = [candidate_text(c) for c in row["responses"]]
+        rewards = [math.nan if r is None else float(r) for r in row["rewards"]]
         kept = [j for j, t in enumerate(texts) if t.strip()]  # an empty response is no candidate (NaN reward)
         stats["empty_responses"] += len(texts) - len(kept)
         texts, rewards = [texts[j] for j in kept], [rewards[j] for j in kept]
-        bad = [j for j, r in enumerate(rewards) if not math.isfinite(r)]
-        if bad:
-            if not drop_nonfinite:
-                raise RecordError(i, f"rewards[{bad[0]}]", f"non-finite reward {rewards[bad[0]]} (prompt_id {pid}); "
-                                  "pass drop_nonfinite=True to drop such rows")
+        if not all(math.isfinite(r) for r in rewards):  # only with drop_nonfinite (else refused above)
             stats["nonfinite"] += 1
             continue
         if len(texts) < 2:
@@ -87,7 +128,7 @@ def build_pairs(scored, *, strategy: str = "best_worst", min_margin: float | Non
         if min_margin is not None and margin < min_margin:
             stats["below_margin"] += 1
             continue
-        rows.append({"prompt_id": pid, "prompt": [dict(m) for m in row["prompt"]],
+        rows.append({"prompt_id": pid, "prompt": [dict(m) for m in as_messages(row["prompt"])],
                      "chosen": [{"role": "assistant", "content": texts[best]}],
                      "rejected": [{"role": "assistant", "content": texts[worst]}],
                      "score_chosen": rewards[best], "score_rejected": rewards[worst], "margin": margin,
@@ -154,54 +195,73 @@ def conditioned_prompt(prompt, rating: int | None = None, *, levels: int = 10, s
     return with_instruction(prompt, text, system_role=system_role, what="the rating condition")
 
 
+def _pair_problems(row, system_role: bool = True) -> list[tuple[str, str]]:
+    """(field, problem) pairs of one preference pair (build_pairs' output row): prompt (messages or a string),
+    chosen / rejected ([one assistant message]), score_chosen / score_rejected (finite numbers: a NaN / inf
+    score has no rating), and a user turn to carry the condition when system_role=False."""
+    out = prompt_problems(row) + completion_problems(row, "chosen") + completion_problems(row, "rejected")
+    if not system_role:
+        out += user_turn_problems(row, "system_role=False")
+    for f in ("score_chosen", "score_rejected"):
+        v = row.get(f)
+        if v is None or not is_number(v):
+            out.append((f, "missing field" if v is None else f"expected a number, got {type(v).__name__} {v!r:.40}"))
+        elif not math.isfinite(v):
+            out.append((f, f"non-finite score {v} (prompt_id {row.get('prompt_id')}) has no rating; drop or fix the "
+                           "pair (build_pairs(drop_nonfinite=True))"))
+    return out
+
+
 def reward_augment(pairs, *, levels: int = 10, edges=None, system_role: bool = True):
-    """(augmented Dataset, info) from build_pairs output: two rows per pair (see the module docstring).
-    Rows gain `rating` (the conditioned target) and `swapped`; a swapped row's scores follow its responses
-    (score_chosen = r_l, margin < 0). info holds the bin edges and counts.
+    """(augmented Dataset, info) from build_pairs output (a Dataset, a list of dicts or a DataFrame): two rows per
+    pair (see the module docstring). Rows gain `rating` (the conditioned target) and `swapped`; a swapped row's
+    scores follow its responses (score_chosen = r_l, margin < 0). info holds the bin edges and counts.
     edges: reuse bins fitted elsewhere (e.g. on the train split) instead of fitting on `pairs`.
-    Every pair's two scores must be finite numbers: otherwise RecordError (BadRecords) naming the rows."""
+    Every pair is checked first (_pair_problems: prompt, chosen / rejected, two finite scores): BadRecords (a
+    ValueError) names each bad pair (id or position) and field, the first 20 with their count. Several pairs of
+    one prompt are allowed (ordinary preference data); each is augmented once."""
     levels = _levels(levels)
-    problems = []
-    for k, row in enumerate(pairs):
-        for f in ("score_chosen", "score_rejected"):
-            v = row.get(f) if isinstance(row, dict) else None
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-                problems.append(RecordError(k, f, "missing field" if v is None else
-                                            f"expected a number, got {v!r:.40}"))
-            elif not math.isfinite(v):
-                problems.append(RecordError(k, f, f"non-finite score {v} (prompt_id {row.get('prompt_id')}) has no "
-                                                  "rating; drop or fix the pair (build_pairs(drop_nonfinite=True))"))
-    if problems:
-        raise BadRecords(problems, "pairs")
-    edges = fit_rating_bins(list(pairs["score_chosen"]) + list(pairs["score_rejected"]), levels) \
+    if not isinstance(system_role, (bool, np.bool_)):
+        raise ValueError(f"system_role must be True or False, got {system_role!r}")
+    data = _records(pairs, "pairs")
+    check_records(data, [lambda r: _pair_problems(r, system_role)], source="pairs")
+    edges = fit_rating_bins([r["score_chosen"] for r in data] + [r["score_rejected"] for r in data], levels) \
         if edges is None else _edges(edges, levels)
     rows, same_bin = [], 0
-    for row in pairs:
+    for row in data:
+        prompt = as_messages(row["prompt"])
         r_w, r_l = (int(x) for x in to_rating([row["score_chosen"], row["score_rejected"]], edges))
         base = {k: row[k] for k in row if k not in ("prompt", "chosen", "rejected")}
-        rows.append({**base, "prompt": conditioned_prompt(row["prompt"], r_w, levels=levels, system_role=system_role),
+        rows.append({**base, "prompt": conditioned_prompt(prompt, r_w, levels=levels, system_role=system_role),
                      "chosen": row["chosen"], "rejected": row["rejected"], "rating": r_w, "swapped": False})
         if r_w == r_l:
             same_bin += 1
             continue
         swapped = {**base, "score_chosen": row["score_rejected"], "score_rejected": row["score_chosen"],
                    "margin": row["score_rejected"] - row["score_chosen"]}
-        rows.append({**swapped, "prompt": conditioned_prompt(row["prompt"], r_l, levels=levels,
-                                                             system_role=system_role),
+        rows.append({**swapped, "prompt": conditioned_prompt(prompt, r_l, levels=levels, system_role=system_role),
                      "chosen": row["rejected"], "rejected": row["chosen"], "rating": r_l, "swapped": True})
-    info = {"edges": [float(e) for e in edges], "levels": levels, "pairs": len(pairs), "rows": len(rows),
+    info = {"edges": [float(e) for e in edges], "levels": levels, "pairs": len(data), "rows": len(rows),
             "same_bin": same_bin, "system_role": system_role}
     return Dataset.from_list(rows), info
 
 
 def split_by_prompt(pairs, test_fraction: float, seed: int = 0) -> DatasetDict:
     """DatasetDict(train, test): whole prompts go to one side (seeded shuffle of the sorted prompt ids);
-    test_fraction 0 puts everything in train (test empty)."""
-    ids = sorted(set(pairs["prompt_id"]))
+    test_fraction (in [0, 1), as `cdr pairs --test-fraction`) 0 puts everything in train (test empty). pairs: a
+    Dataset or a list of dicts, each with a `prompt_id` (build_pairs writes it): BadRecords names any without."""
+    if not is_number(test_fraction) or not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
+    seed = _seed(seed)
+    data = _records(pairs, "pairs")
+    check_records(data, [lambda r: text_problems(r, "prompt_id", noun="prompt_id")], source="pairs", unique_ids=False)
+    pairs = pairs if isinstance(pairs, Dataset) else Dataset.from_list(data)
+    pids = [r["prompt_id"] for r in data]
+    ids = sorted(set(pids))
     order = np.random.default_rng(seed).permutation(len(ids))
     n_test = min(len(ids) - 1, max(1, round(test_fraction * len(ids)))) if len(ids) > 1 and test_fraction > 0 else 0
     test_ids = {ids[k] for k in order[:n_test]}
-    is_test = [pid in test_ids for pid in pairs["prompt_id"]]
+    is_test = [pid in test_ids for pid in pids]
     return DatasetDict(train=pairs.select([k for k, t in enumerate(is_test) if not t]),
                        test=pairs.select([k for k, t in enumerate(is_test) if t]))
 

@@ -16,6 +16,7 @@ RLOOTrainer / OnlineDPOTrainer (`f(prompts, completions, **kwargs) -> list[float
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -260,6 +261,11 @@ def _rows(rows) -> list[dict]:
         if bad:
             raise BadRecords(bad)
         return with_all_columns([dict(r) for r in rows])
+    if isinstance(rows, pd.DataFrame):
+        return with_all_columns(rows.to_dict("records"))
+    if not isinstance(rows, (str, os.PathLike)):
+        raise ValueError(f"rows: expected a datasets.Dataset, a list of dicts or a .json / .jsonl / .parquet path, "
+                         f"got {type(rows).__name__}" + (" (one row? pass [row])" if isinstance(rows, dict) else ""))
     return with_all_columns(read_records(rows))
 
 
@@ -268,7 +274,9 @@ def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | N
 
     rows: an HF Dataset, a list of dicts or a .json / .jsonl / .parquet path; each row has `prompt` (a list of
     {role, content} messages or a string, taken as one user turn) and either `responses` (a list of strings)
-    or `response` (one string). Every input column is kept, rows keep their order and none is dropped. Added
+    or `response` (one string), optionally `id` (strings or integers, unique, as `cdr reward` requires). Every row
+    is checked before any model work: BadRecords (a ValueError) names each bad row (id or position) and field,
+    the first 20 with their count. Every input column is kept, rows keep their order and none is dropped. Added
     columns, aligned with `responses` (lists) or scalars for `response` rows: `rewards` / `reward` (nats; NaN
     for an empty response, which is not scored and is counted in stats["empty"]), `logp_strong`,
     `n_tokens_strong`, `logp_weak`, `n_tokens_weak`; plus `pair` and `customization` (what scored them) and,
@@ -276,13 +284,20 @@ def score_candidates(reward: DensityRatioReward, rows, *, domain_column: str | N
     from this column instead of the reward's router. Candidates of one prompt are scored next to each other
     under one scoring prompt, so the scorer's prefix sharing runs that prompt once per model."""
     data = _rows(rows)
-    single = not any(r.get("responses") is not None for r in data)
-    field = "response" if single else "responses"
-    checks = [prompt_problems, (lambda r: text_problems(r, field, empty_ok=True)) if single else texts_problems]
+    many = next((k for k, r in enumerate(data) if r.get("responses") is not None), None)
+    single, field = many is None, "response" if many is None else "responses"
+
+    def answers(row):
+        if not single and row.get("responses") is None and row.get("response") is not None:
+            return [("responses", f"missing field: rows carry `responses` lists (first: row {many}), this one a "
+                                  "single `response`; use one form throughout")]
+        return text_problems(row, field, empty_ok=True) if single else texts_problems(row)
+
+    checks = [prompt_problems, answers]
     if domain_column is not None:
         checks.append(lambda r: [] if r.get(domain_column) in DOMAINS else
                       [(domain_column, f"expected one of {DOMAINS}, got {r.get(domain_column)!r}")])
-    check_records(data, checks, unique_ids=False)  # every row, all problems at once, before any model work
+    check_records(data, checks, source="rows")  # every row, all problems at once (ids unique, as `cdr reward`)
     flat, prompts = [], []
     for i, row in enumerate(data):
         prompts.append(as_messages(row["prompt"]))

@@ -26,6 +26,7 @@ samples and evaluates: the entry point of `cdr evaluate --benchmark` and noteboo
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import datasets
@@ -197,12 +198,20 @@ def evaluate_benchmark(reward, benchmark: str, data="minibench", *, per_section:
     split over its subsets by size), per subset (RewardBench 2; a Ties ref/tied pair counts once) or per
     domain (RM-Bench; safety-refuse and safety-response each), drawn with `seed`; None: all. max_chars: drop
     rows whose prompt plus longest completion is longer (a tiny model's 512 positions). sections: RewardBench
-    only, subset -> section for a user's own subsets.
+    only, subset -> section for a user's own subsets. Every row of `data` is checked (the schema's to_rows)
+    before the reward runs: BadRecords (a ValueError) names each bad row and field, the first 20 with their count.
     Returns the tables of evaluate_pairs / evaluate_rewardbench2 / evaluate_rmbench; "scores" always has the
     groups and "overall" as rows and METHODS as columns (percent), its attrs name the benchmark and row count."""
     kind = _ALIASES.get(str(benchmark).lower())
     if kind is None:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARKS}")
+    for name, value in (("per_section", per_section), ("max_chars", max_chars)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    if sections is not None and (kind != "rewardbench" or not isinstance(sections, dict) or not all(
+            isinstance(v, str) and v.strip() for v in sections.values())):
+        raise ValueError("sections: RewardBench only, a dict {subset: section name}" + (
+            "" if kind == "rewardbench" else f", not for {kind}") + f"; got {sections!r:.80}")
     if kind == "rewardbench":  # a user's own subsets accepted
         full = rb.load(data, seed=seed, any_subset=True)
         ds = rb.sample(full, per_section, seed, max_chars=max_chars, sections=sections)

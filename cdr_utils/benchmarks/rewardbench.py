@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from . import load_file, load_source
-from ..chat import RecordError, benchmark_record
+from ..chat import (BadRecords, RecordError, as_messages, bench_problems, benchmark_record, check_records,
+                    checked_records, text_problems)
 from ..data import path as data_path
 from ..hub import DatasetNotAvailable, hub_dataset  # noqa: F401 (DatasetNotAvailable: re-exported)
 from ..logprobs import ScoreResult
@@ -89,8 +91,9 @@ def section_scores(subset_accuracy: dict, prior_sets: dict | None = None, *, cou
 
 # -- evaluation ------------------------------------------------------------------------------------------------
 def pair_inputs(dataset) -> tuple[list, list[str], list[str]]:
-    """(prompts, responses, record ids) for scoring every response once: the N chosen, then the N rejected."""
-    prompts, ids = list(dataset["prompt"]), [str(i) for i in dataset["id"]]
+    """(prompts, responses, record ids) for scoring every response once: the N chosen, then the N rejected.
+    A prompt given as a string is one user turn (chat.as_messages)."""
+    prompts, ids = [as_messages(p) for p in dataset["prompt"]], [str(i) for i in dataset["id"]]
     return (prompts + prompts, list(dataset["chosen"]) + list(dataset["rejected"]),
             [f"{i}/chosen" for i in ids] + [f"{i}/rejected" for i in ids])
 
@@ -111,6 +114,22 @@ class Evaluation:
                              "accuracy": [100 * a for a in self.subset_accuracy.values()]})
 
 
+def _pair_rewards(rewards, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen (n,), rejected (n,)) from (chosen, rejected) or one (2n,) array in pair_inputs order."""
+    want = (f"rewards: expected {n} chosen and {n} rejected rewards, as (chosen, rejected) or one ({2 * n},) array "
+            "(every chosen, then every rejected)")
+    try:
+        pair = isinstance(rewards, (tuple, list)) and len(rewards) == 2 and all(np.ndim(r) > 0 for r in rewards)
+        arrays = [np.asarray(r, dtype=float) for r in rewards] if pair else [np.asarray(rewards, dtype=float)]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{want}; got values that are not numbers ({err})") from None
+    if pair and (arrays[0].shape != (n,) or arrays[1].shape != (n,)):
+        raise ValueError(f"{want}; got shapes {arrays[0].shape} and {arrays[1].shape}")
+    if not pair and arrays[0].shape != (2 * n,):
+        raise ValueError(f"{want}; got shape {arrays[0].shape}")
+    return (arrays[0], arrays[1]) if pair else (arrays[0][:n], arrays[0][n:])
+
+
 def evaluate(rewards, dataset, *, sections: dict | None = None) -> Evaluation:
     """Accuracy of a reward on RewardBench-schema rows (or any labelled pairs: prompt, chosen, rejected,
     subset, id).
@@ -118,20 +137,31 @@ def evaluate(rewards, dataset, *, sections: dict | None = None) -> Evaluation:
     rewards: a function (prompts, responses[, record_ids]) -> (2N,) rewards or an object with `.reward` (e.g. a
     DensityRatioReward), called once on pair_inputs(dataset); or precomputed rewards: (chosen (N,), rejected (N,))
     or one (2N,) array in pair_inputs order. sections: subset -> section for subsets that are neither
-    RewardBench's nor the mini-bench's (default: each such subset is its own section)."""
+    RewardBench's nor the mini-bench's (default: each such subset is its own section).
+    dataset: a Dataset or a list of dicts. Every row is checked before the reward runs: its subset, and for a
+    reward function also what `cdr evaluate` checks (chat.bench_problems: prompt, chosen, rejected; an id):
+    BadRecords (a ValueError) names each bad row and field, the first 20 with their count. A repeated id (a
+    bootstrap resample) counts once per occurrence. Rewards of the wrong number or shape: ValueError. A
+    non-finite reward is counted as wrong (as a tie is) and a RuntimeWarning names its rows."""
+    rows = dataset.to_list() if isinstance(dataset, datasets.Dataset) else list(dataset) \
+        if isinstance(dataset, (list, tuple)) else None
+    if rows is None:
+        raise ValueError(f"dataset: expected a datasets.Dataset or a list of dicts, got {type(dataset).__name__}")
+    checks = [bench_problems] if callable(rewards) else [lambda r: text_problems(r, "subset", noun="subset")]
+    check_records(rows, checks, source="dataset", require_id=callable(rewards), unique_ids=False)
+    dataset = dataset if isinstance(dataset, datasets.Dataset) else datasets.Dataset.from_list(rows)
     n = len(dataset)
     if callable(rewards):
         prompts, responses, ids = pair_inputs(dataset)
         kw = {"record_ids": ids} if "record_ids" in inspect.signature(rewards).parameters else {}
         out = rewards(prompts, responses, **kw)
         rewards = getattr(out, "reward", out)
-    if isinstance(rewards, (tuple, list)) and len(rewards) == 2:
-        chosen, rejected = (np.asarray(r, dtype=float) for r in rewards)
-    else:
-        flat = np.asarray(rewards, dtype=float).reshape(-1)
-        chosen, rejected = flat[:n], flat[n:]
-    if chosen.shape != (n,) or rejected.shape != (n,):
-        raise ValueError(f"expected {n} chosen and {n} rejected rewards, got {chosen.shape} and {rejected.shape}")
+    chosen, rejected = _pair_rewards(rewards, n)
+    bad = [RecordError(row.get("id", k), f"reward_{kind}", f"non-finite reward {v}, counted as wrong")
+           for k, (row, c, r) in enumerate(zip(rows, chosen, rejected)) for kind, v in (("chosen", c), ("rejected", r))
+           if not np.isfinite(v)]
+    if bad:
+        warnings.warn(str(BadRecords(bad, "rewardbench.evaluate")), RuntimeWarning, stacklevel=2)
     correct = chosen > rejected  # strict: a tie is not a win; NaN compares False
     subsets = np.array(dataset["subset"])
     acc = {s: float(correct[subsets == s].mean()) for s in dict.fromkeys(subsets.tolist())}
@@ -175,20 +205,25 @@ def to_rows(records, *, source: str = "records", any_subset: bool = False):
     """Validated RewardBench-schema rows as a datasets.Dataset (extra columns kept, ids as strings).
     Raises RecordError naming the row id (or index) and the field for a missing field, an empty response, a
     bad prompt, an unknown subset or a duplicate id. Subsets outside RewardBench and the mini-bench are
-    accepted when `any_subset` (a user's own labelled pairs)."""
-    rows, seen = [], set()
-    for i, r in enumerate(records):
+    accepted when `any_subset` (a user's own labelled pairs). Every record is checked: BadRecords lists each bad
+    one (the first 20, with their count)."""
+    seen = set()
+
+    def row(i, r):
         rid, prompt = benchmark_record(r, i, source)
         for f in ("chosen", "rejected"):
             if not isinstance(r[f], str) or not r[f].strip():
                 raise RecordError(rid, f, "empty response" if isinstance(r[f], str) else "response must be a string")
+        if not isinstance(r["subset"], str) or not r["subset"].strip():
+            raise RecordError(rid, "subset", f"expected a non-empty string, got {r['subset']!r:.40}")
         if not any_subset and r["subset"] not in SUBSET_SECTION and r["subset"] not in PRIOR_SETS:
             raise RecordError(rid, "subset", f"unknown subset {r['subset']!r}")
         if rid in seen:
             raise RecordError(rid, "id", "duplicate id")
         seen.add(rid)
-        rows.append({**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt]})
-    return datasets.Dataset.from_list(rows)
+        return {**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt]}
+
+    return datasets.Dataset.from_list(checked_records(records, row, source))
 
 
 def load_local(path, *, any_subset: bool = False):

@@ -32,6 +32,7 @@ ids repeat across subsets).
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import load_file, load_source
-from ..chat import RecordError, benchmark_record
+from ..chat import RecordError, benchmark_record, checked_records, is_number
 from ..hub import hub_dataset
 from .minibench_bo4 import BO4_SUBSETS, TIES_SUBSET, load_minibench_bo4
 
@@ -147,25 +148,36 @@ def to_rows(records, *, source: str = "records") -> datasets.Dataset:
     """Validated RewardBench 2 rows as a Dataset: extra columns kept, `id` a string, `prompt` a message list,
     `num_correct` / `num_incorrect` / `total_completions` filled in from the lists. Raises RecordError naming
     the row and field for a missing field, a bad prompt, an empty completion list or text, counts that
-    disagree with the lists, or an id repeated within a subset."""
-    rows, seen = [], set()
-    for i, r in enumerate(records):
+    disagree with the lists, or an id repeated within a subset. Every record is checked: BadRecords lists each
+    bad one (the first 20, with their count)."""
+    seen = set()
+
+    def row(i, r):
         rid, prompt = benchmark_record(r, i, source)
         for field in ("chosen", "rejected"):
             texts = r[field]
-            if isinstance(texts, str) or not len(texts) or not all(isinstance(t, str) and t.strip() for t in texts):
+            if hasattr(texts, "tolist") and not isinstance(texts, str):
+                texts = texts.tolist()  # a numpy array (a parquet file's lists)
+            if not isinstance(texts, (list, tuple)) or not texts or not all(isinstance(t, str) and t.strip()
+                                                                           for t in texts):
                 raise RecordError(rid, field, "expected a non-empty list of non-empty strings")
         counts = {"num_correct": len(r["chosen"]), "num_incorrect": len(r["rejected"]),
                   "total_completions": len(r["chosen"]) + len(r["rejected"])}
         for field, n in counts.items():
-            if r.get(field) is not None and int(r[field]) != n:
-                raise RecordError(rid, field, f"{r[field]} but the lists hold {n}")
+            v = r.get(field)
+            if v is not None and not (is_number(v) and math.isfinite(v) and v == int(v)):
+                raise RecordError(rid, field, f"expected a whole number, got {v!r:.40}")
+            if v is not None and int(v) != n:
+                raise RecordError(rid, field, f"{v} but the lists hold {n}")
+        if not isinstance(r["subset"], str) or not r["subset"].strip():
+            raise RecordError(rid, "subset", f"expected a non-empty string, got {r['subset']!r:.40}")
         if (r["subset"], rid) in seen:
             raise RecordError(rid, "id", f"duplicate id in subset {r['subset']!r}")
         seen.add((r["subset"], rid))
-        rows.append({**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
-                     "chosen": list(r["chosen"]), "rejected": list(r["rejected"]), **counts})
-    return datasets.Dataset.from_list(rows)
+        return {**r, "id": rid, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+                "chosen": list(r["chosen"]), "rejected": list(r["rejected"]), **counts}
+
+    return datasets.Dataset.from_list(checked_records(records, row, source))
 
 
 def load_local(path) -> datasets.Dataset:

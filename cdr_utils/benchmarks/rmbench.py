@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import load_file, load_source
-from ..chat import RecordError, as_messages, validate_prompt
+from ..chat import RecordError, as_messages, checked_records, validate_prompt
 from ..hub import DatasetNotAvailable, hub_file
 from .minibench_style import load_minibench_style
 from ..records import read_records
@@ -100,9 +100,11 @@ def domain_of(domain) -> str | None:
 def to_rows(records, *, source: str = "records") -> datasets.Dataset:
     """Validated RM-Bench rows as a Dataset (extra columns kept, `prompt` a message list). Raises RecordError
     naming the row and field for a missing field, a bad prompt, a domain none of chat / code / math / safety*
-    begins, responses that are not 3 non-empty strings, or an id repeated within a domain."""
-    rows, seen = [], set()
-    for i, r in enumerate(records):
+    begins, responses that are not 3 non-empty strings, or an id repeated within a domain. Every record is
+    checked: BadRecords lists each bad one (the first 20, with their count)."""
+    seen = set()
+
+    def row(i, r):
         rid = r.get("id")
         if rid is None or str(rid) == "":
             raise RecordError(f"{source}[{i}]", "id", "missing id")
@@ -115,14 +117,18 @@ def to_rows(records, *, source: str = "records") -> datasets.Dataset:
             raise RecordError(rid, "domain", f"{r['domain']!r} is none of {DOMAINS} (by prefix)")
         for field in ("chosen", "rejected"):
             texts = r[field]
-            if isinstance(texts, str) or len(texts) != 3 or not all(isinstance(t, str) and t.strip() for t in texts):
+            if hasattr(texts, "tolist") and not isinstance(texts, str):
+                texts = texts.tolist()  # a numpy array (a parquet file's lists)
+            if not isinstance(texts, (list, tuple)) or len(texts) != 3 or not all(isinstance(t, str) and t.strip()
+                                                                                  for t in texts):
                 raise RecordError(rid, field, f"expected 3 non-empty strings ({', '.join(STYLES)})")
         if (r["domain"], str(rid)) in seen:
             raise RecordError(rid, "id", f"duplicate id in domain {r['domain']!r}")
         seen.add((r["domain"], str(rid)))
-        rows.append({**r, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
-                     "chosen": list(r["chosen"]), "rejected": list(r["rejected"])})
-    return datasets.Dataset.from_list(rows)
+        return {**r, "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+                "chosen": list(r["chosen"]), "rejected": list(r["rejected"])}
+
+    return datasets.Dataset.from_list(checked_records(records, row, source))
 
 
 def load_local(path) -> datasets.Dataset:

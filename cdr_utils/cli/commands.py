@@ -41,16 +41,17 @@ import datasets
 from datasets import Dataset, DatasetDict
 
 from ..benchmarks import rewardbench as rb
-from ..chat import (PLAIN_CHAT_TEMPLATE, RecordError, check_records, has_system_role,
-                   prompt_problems, text_problems, texts_problems)
+from ..chat import (PLAIN_CHAT_TEMPLATE, RecordError, bench_problems, candidates_problems, check_records,
+                   has_system_role, prompt_problems, reward_problems, text_problems, texts_problems,
+                   user_turn_problems)
 from ..customize import DOMAINS, MODES, Customization
 from ..logprobs import LogProbScorer, vllm_score
 from ..models import OFFLINE, ModelSpec, gemma_accepted, load_model, prepare_offline_model
 from ..pairs import STRATEGIES, build_pairs, reward_augment, split_by_prompt
 from ..records import (FORMATS, atomic_dir, check_writable, clean_leftovers, write_records, write_text)
 from ..rewards import APPLY_TO, REDUCTIONS, DensityRatioReward, score_candidates
-from .launch import (INPUT_ERRORS, ProcessFailed, bench_problems, candidates_problems, check_outputs, located,
-                     messages_rows, read_rows, read_sections, reward_problems, run_sharded, user_turn_problems)
+from .launch import (INPUT_ERRORS, ProcessFailed, check_outputs, located, messages_rows, read_rows, read_sections,
+                     run_sharded)
 from ..benchmarks.pair_selection import pair_matrix, pair_matrix_figure, select_pairs
 from ..benchmarks.reward_eval import BENCHMARKS, evaluate_benchmark
 

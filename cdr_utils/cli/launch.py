@@ -5,7 +5,6 @@ anywhere stopping all, and the first process merging the parts in input order in
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..chat import BadRecords, RecordError, as_messages, prompt_problems, text_problems, texts_problems
+from ..chat import BadRecords, RecordError, as_messages
 from ..hub import DatasetNotAvailable
 from ..models import ModelNotAvailable
 from ..records import (DataFileError, all_columns, check_writable, clean_leftovers, read_located, storage_problems,
@@ -168,59 +167,6 @@ def run_sharded(rows: list[dict], prepare, out: str, name: str, cache_dir=None) 
 
 
 # -- the rows each command needs -------------------------------------------------------------------------------
-def candidate_text(c):
-    """A candidate's text: a string, or a dict's "response" (build_pairs reads both); None otherwise."""
-    c = c.get("response") if isinstance(c, dict) else c
-    return c if isinstance(c, str) else None
-
-
-def candidates_problems(row) -> list[tuple[str, str]]:
-    texts = row.get("responses")
-    if isinstance(texts, (list, tuple)):
-        return [(f"responses[{j}]", f"expected a string (or {{'response': string}}), got {type(t).__name__}")
-                for j, t in enumerate(texts) if candidate_text(t) is None]
-    return texts_problems(row, "responses")
-
-
-def reward_problems(row, drop_nonfinite: bool) -> list[tuple[str, str]]:
-    texts, rewards = row.get("responses"), row.get("rewards")
-    if rewards is None:
-        return [("rewards", "missing field; pairs need rows with several `responses` and their `rewards` "
-                            "(the output of `cdr reward`)")]
-    if not isinstance(rewards, (list, tuple)):
-        return [("rewards", f"expected a list of numbers (one per response), got {type(rewards).__name__} "
-                            f"{rewards!r:.40}")]
-    if not isinstance(texts, (list, tuple)):
-        return []  # reported under `responses`
-    if len(rewards) != len(texts):
-        return [("rewards", f"{len(rewards)} rewards for {len(texts)} responses")]
-    out = []
-    for j, (t, r) in enumerate(zip(texts, rewards)):
-        empty = candidate_text(t) is not None and not candidate_text(t).strip()
-        if r is None and empty:
-            continue  # an empty candidate has no reward
-        if isinstance(r, bool) or not isinstance(r, (int, float)):
-            out.append((f"rewards[{j}]", "expected a number, got " + ("null" if r is None else
-                                                                        f"{type(r).__name__} {r!r:.40}")))
-        elif not math.isfinite(r) and not empty and not drop_nonfinite:
-            out.append((f"rewards[{j}]", f"non-finite reward {r}; pass --drop-nonfinite to drop such rows"))
-    return out
-
-
-def user_turn_problems(row) -> list[tuple[str, str]]:
-    prompt = row.get("prompt")
-    if isinstance(prompt, list) and not any(isinstance(m, dict) and m.get("role") == "user" for m in prompt):
-        return [("prompt", "no user turn to carry the rating condition (--augment --system-role no)")]
-    return []
-
-
-def bench_problems(row) -> list[tuple[str, str]]:
-    out = prompt_problems(row)
-    for f in ("chosen", "rejected"):
-        out += text_problems(row, f)
-    return out + text_problems(row, "subset", noun="subset")
-
-
 def read_sections(path) -> dict:
     """--sections: a JSON object {subset: section}, both strings."""
     text = Path(path).read_text(encoding="utf-8-sig") if Path(path).is_file() else None

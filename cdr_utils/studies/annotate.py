@@ -67,7 +67,8 @@ def offline_prompts(n: int, seed: int = 0, max_chars: int = 400) -> list[list[di
 
 def load_prompts(profile) -> list[list[dict]]:
     """The profile's annotation prompts (message lists): "smoke", "offline", or a hub data set with a `prompt`
-    column (UltraFeedback binarized, split train_prefs, for `paper`)."""
+    column (UltraFeedback binarized, split train_prefs, for `paper`), each prompt once (build_pairs takes one row
+    per prompt: a repeated prompt text is kept at its first place, and the count dropped is printed)."""
     P = _profile(profile)
     cfg = P.annotation
     if cfg.prompts == "smoke":
@@ -76,7 +77,10 @@ def load_prompts(profile) -> list[list[dict]]:
         return offline_prompts(cfg.n_prompts, P.seed, cfg.max_prompt_chars)
     with recipe_key(P, "annotation.prompts"):
         data = hub_dataset(cfg.prompts, "train_prefs", what="the prompt set")
-    texts = [t for t in data["prompt"] if len(t) <= cfg.max_prompt_chars]
+    short = [t for t in data["prompt"] if len(t) <= cfg.max_prompt_chars]
+    texts = list(dict.fromkeys(short))
+    if len(texts) < len(short):
+        print(f"[prompts] {cfg.prompts}: {len(short) - len(texts)} repeated prompt texts left out, each kept once")
     return [_user(t) for t in (texts if cfg.n_prompts is None else texts[:cfg.n_prompts])]
 
 
