@@ -18,7 +18,7 @@ import pandas as pd
 from ..benchmarks import rewardbench as rb
 from ..benchmarks.minibench import stratified_subset
 from ..benchmarks.pair_selection import (LIKELIHOOD, GapResult, PoolScores, baseline_table, pair_matrix,  # noqa: F401
-                                         pair_table, score_difference, score_models, select_pairs)
+                                         pair_table, score_difference, score_models)
 from ..benchmarks.pair_selection import gap_analysis as _gap_analysis
 from ..models import CACHE_DIR, ModelSpec
 from ..records import write_text
