@@ -77,8 +77,11 @@ figures:
 docs:
 	@$(PY) -m tools.docs --profile cpu
 
+# Two pytest-xdist workers (conftest.py hands them the units of work: each notebook run stays on one worker);
+# TEST_WORKERS=0 runs the suite in one process, TEST_WORKERS=auto on one worker per core.
+TEST_WORKERS ?= 2
 test: setup
-	@$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean-cache:
 	rm -rf .cache runs

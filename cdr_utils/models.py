@@ -146,6 +146,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def prepared_model(name: str) -> Path | None:
+    """The offline model's prepared directory, or None while it is not (completely) written."""
+    target = CACHE_DIR / "models" / name
+    return target if (target / "cdr_meta.json").exists() else None
+
+
 def prepare_offline_model(name: str) -> Path:
     """Dequantize the packaged GGUF once into a plain safetensors model directory; return that directory.
 
@@ -155,7 +161,7 @@ def prepare_offline_model(name: str) -> Path:
     if name == "gemma3-270m" and not gemma_accepted():
         raise ModelNotAvailable("model 'gemma3-270m' comes under the Gemma Terms of Use, which CDR_GEMMA=0 declines; "
                                 "unset CDR_GEMMA (make demo / make test without GEMMA=0) to accept them")
-    if (target / "cdr_meta.json").exists():
+    if prepared_model(name):
         return target
     gguf = _gguf_source(name)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -23,12 +23,14 @@ MARKERS = {"tiny-random-llama": "<|im_end|>", "tiny-random-gpt2": "<|endoftext|>
            "smollm2-135m-instruct": "<|im_end|>", "gemma3-270m": "<end_of_turn>"}
 
 
-def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True, chat_template=None):
+def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True, chat_template=None, forwards=None):
     """One example, one full forward, full-vocabulary log-softmax; the span found by re-tokenizing:
     start = length of the common token prefix of tok(prompt rendering) and tok(whole rendering),
     end   = number of tokens of the whole rendering cut right after (or before) the final marker.
     The log-softmax runs in float64 (exact for a float64 model; an fp32 model's logits are upcast).
-    Returns (sum in nats, n_tokens, per-token log-probs)."""
+    forwards: a dict that keeps each rendering's forward for later calls with the same model (the two
+    include_end_of_turn spans of one example share the rendering). Returns (sum in nats, n_tokens, per-token
+    log-probs)."""
     kw = dict(tokenize=False, chat_template=chat_template)
     p_text = tok.apply_chat_template(prompt, add_generation_prompt=True, **kw)
     f_text = tok.apply_chat_template(prompt + [{"role": "assistant", "content": response}], **kw)
@@ -41,10 +43,13 @@ def naive_logprob(model, tok, prompt, response, marker, include_end_of_turn=True
     u_ids = tok(f_text[:cut], add_special_tokens=False)["input_ids"]
     assert f_ids[:len(u_ids)] == u_ids, "reference: the cut text is not a token prefix"
     end = len(u_ids)
-    with torch.no_grad():
-        logits = model(torch.tensor([f_ids])).logits[0].double()
-    lp = torch.log_softmax(logits, dim=-1)
-    per_token = [lp[k - 1, f_ids[k]].item() for k in range(start, end)]
+    forwards = {} if forwards is None else forwards
+    if tuple(f_ids) not in forwards:
+        with torch.no_grad():
+            logits = model(torch.tensor([f_ids])).logits[0].double()
+        lp = torch.log_softmax(logits, dim=-1)
+        forwards[tuple(f_ids)] = [lp[k - 1, f_ids[k]].item() for k in range(1, len(f_ids))]  # log p(token k | <k)
+    per_token = forwards[tuple(f_ids)][start - 1:end - 1]
     return sum(per_token), end - start, per_token
 
 

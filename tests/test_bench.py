@@ -12,7 +12,7 @@ import torch
 from cdr_utils import LogProbScorer, load_model
 from cdr_utils.models import model_revision, paper_architecture_config
 from cdr_utils.tiny import tiny_model
-from reference import FP32_SOFTMAX_ATOL, MARKERS, float64_copy, naive_logprob
+from reference import FP32_SOFTMAX_ATOL, MARKERS, naive_logprob
 
 BENCH = Path(__file__).resolve().parents[1] / "perf" / "bench_scoring.py"
 
@@ -42,14 +42,13 @@ def test_random_paper_model_scores_like_the_naive_reference():
     assert len(model.model.layers) == 1 and next(model.parameters()).dtype == torch.float32
     assert model_revision(model) == "random-weights:random-mistral-7b:layers=1:seed=3:cpu"
     prompt = [{"role": "user", "content": "Name a river in Europe."}]
-    exact = float64_copy(model)  # see reference.FP32_SOFTMAX_ATOL
+    exact = model.double()  # in place (a copy of 0.5 B parameters costs 10 s); see reference.FP32_SOFTMAX_ATOL
     ours = LogProbScorer(exact, tok).score([prompt], ["The Danube."])
     ref_sum, ref_n, _ = naive_logprob(exact, tok, prompt, "The Danube.", MARKERS["tiny-random-llama"])
-    del exact
     assert ours.n_tokens[0] == ref_n
     assert ours.sum[0] == pytest.approx(ref_sum, abs=FP32_SOFTMAX_ATOL * ref_n)
     again, _ = load_model("random-mistral-7b", layers=1, dtype="float32", device="cpu", seed=3)
-    assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+    assert torch.equal(again.lm_head.weight.double(), exact.lm_head.weight)  # fp32 -> fp64 is exact
 
 
 @pytest.mark.parametrize("case", ["mixed", "shared"])

@@ -71,7 +71,7 @@ def test_cache_key_separates_models_templates_and_options(tiny_llama, tmp_path):
 
 
 def test_killed_run_resumes_only_missing_shards_and_matches_uninterrupted(tmp_path):
-    data = _write(_rows(3000), tmp_path / "data.jsonl")
+    data = _write(_rows(1000), tmp_path / "data.jsonl")
     cache, out = tmp_path / "cache", tmp_path / "out.jsonl"
     cmd, env = _cli("--data", str(data), "--out", str(out), "--cache-dir", str(cache), "--shard-size", "100")
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,17 +81,17 @@ def test_killed_run_resumes_only_missing_shards_and_matches_uninterrupted(tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_rows = sum(len(np.load(s)["keys"]) for s in cache.glob("*/*.npz"))
-    assert 0 < done_rows < 3000, f"the kill must land mid-run ({done_rows} rows were done)"
+    assert 0 < done_rows < 1000, f"the kill must land mid-run ({done_rows} rows were done)"
     assert not out.exists()
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
     stats = json.loads(Path(f"{out}.stats.json").read_text())["parts"][0]
-    assert stats["cached"] == done_rows and stats["computed"] == 3000 - done_rows
+    assert stats["cached"] == done_rows and stats["computed"] == 1000 - done_rows
     full_out = tmp_path / "full.jsonl"
     cmd2, _ = _cli("--data", str(data), "--out", str(full_out), "--cache-dir", str(tmp_path / "fresh"),
                    "--shard-size", "100")
     subprocess.run(cmd2, env=env, cwd=ROOT, check=True, capture_output=True)
     resumed, uninterrupted = _read(out), _read(full_out)
-    assert [r["id"] for r in resumed] == [f"r{i}" for i in range(3000)]
+    assert [r["id"] for r in resumed] == [f"r{i}" for i in range(1000)]
     assert [r["logp_sum"] for r in resumed] == [r["logp_sum"] for r in uninterrupted]  # bitwise
     # a finished job re-run does no model work
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)

@@ -26,26 +26,27 @@ RESPONSES = [
 CASES = [(p, r) for p in PROMPTS for r in RESPONSES]
 
 
-def _check_parity(model, tok, name, include_end_of_turn=True, atol=FP32_SOFTMAX_ATOL, **scorer_kw):
-    """Scorer and naive reference on the same float64 weights (reference.FP32_SOFTMAX_ATOL says why)."""
-    model = float64_copy(model)
+def _check_parity(model, tok, name, include_end_of_turn=(True,), atol=FP32_SOFTMAX_ATOL, **scorer_kw):
+    """Scorer and naive reference on the same float64 weights (reference.FP32_SOFTMAX_ATOL says why), for each
+    include_end_of_turn setting given (one float64 copy and one reference forward per example serve them all)."""
+    model, forwards = float64_copy(model), {}
     prompts, responses = [c[0] for c in CASES], [c[1] for c in CASES]
-    scorer = LogProbScorer(model, tok, include_end_of_turn=include_end_of_turn, **scorer_kw)
-    res = scorer.score(prompts, responses, return_tokens=True)
-    for i, (p, r) in enumerate(CASES):
-        ref_sum, ref_n, ref_tok = naive_logprob(model, tok, p, r, MARKERS[name], include_end_of_turn)
-        assert res.n_tokens[i] == ref_n, (i, r, res.tokens[i])
-        np.testing.assert_allclose(res.token_logprobs[i], ref_tok, atol=atol, err_msg=f"case {i}: {r!r}")
-        assert abs(res.sum[i] - ref_sum) < atol * max(1, ref_n), (i, r, res.sum[i], ref_sum)
+    for eot in include_end_of_turn:
+        res = LogProbScorer(model, tok, include_end_of_turn=eot, **scorer_kw).score(prompts, responses,
+                                                                                    return_tokens=True)
+        for i, (p, r) in enumerate(CASES):
+            ref_sum, ref_n, ref_tok = naive_logprob(model, tok, p, r, MARKERS[name], eot, forwards=forwards)
+            assert res.n_tokens[i] == ref_n, (eot, i, r, res.tokens[i])
+            np.testing.assert_allclose(res.token_logprobs[i], ref_tok, atol=atol, err_msg=f"{eot} case {i}: {r!r}")
+            assert abs(res.sum[i] - ref_sum) < atol * max(1, ref_n), (eot, i, r, res.sum[i], ref_sum)
     return res
 
 
-@pytest.mark.parametrize("include_end_of_turn", [True, False])
 @pytest.mark.parametrize("fixture,name", [("tiny_llama", "tiny-random-llama"), ("tiny_gpt2", "tiny-random-gpt2")])
-def test_parity_tiny(request, fixture, name, include_end_of_turn):
+def test_parity_tiny(request, fixture, name):
     model, tok = request.getfixturevalue(fixture)
     # small budget and head chunks: many batches, chunk boundaries inside sequences
-    _check_parity(model, tok, name, include_end_of_turn, max_batch_tokens=300, head_chunk=7)
+    _check_parity(model, tok, name, (True, False), max_batch_tokens=300, head_chunk=7)
 
 
 def test_gpt2_template_exercises_merged_boundary(tiny_gpt2):
@@ -75,11 +76,10 @@ def test_parity_smollm2(smollm2):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("include_end_of_turn", [True, False])
-def test_parity_gemma_trimming_template_without_system_role(gemma, include_end_of_turn):
+def test_parity_gemma_trimming_template_without_system_role(gemma):
     """Gemma 3's template trims the content and folds the system message into the first user turn."""
     model, tok = gemma
-    _check_parity(model, tok, "gemma3-270m", include_end_of_turn, max_batch_tokens=2048)
+    _check_parity(model, tok, "gemma3-270m", (True, False), max_batch_tokens=2048)
 
 
 def test_parity_softcapped_logits():

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from cdr_utils import chat
 from cdr_utils.chat import RecordError, has_system_role, prompt_id
 from cdr_utils.pairs import CONDITION, build_pairs, conditioned_prompt, fit_rating_bins, reward_augment, to_rating
 from cdr_utils.tiny import CHATML_TEMPLATE
@@ -74,7 +75,10 @@ def test_prompt_id_is_stable_and_content_based():
     variants = [[{**a[0], "content": "a"}, {**a[1], "content": "bc"}, a[2]],  # the turn boundary moved
                 [{**a[0], "role": "system"}, *a[1:]], [a[2], a[1], a[0]], a[:2] + [{**a[2], "content": "d "}], a[1:]]
     assert len({prompt_id(v) for v in [a, *variants]}) == 1 + len(variants)
-    code = f"from cdr_utils.chat import prompt_id; print(prompt_id({a!r}))"
+    # chat.py alone (standard library only): the package's import of torch and transformers would cost 5 s a process
+    code = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('chat', {chat.__file__!r}); "
+            "m = sys.modules['chat'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            f"print(m.prompt_id({a!r}))")
     for seed in ("0", "12345"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
