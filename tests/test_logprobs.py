@@ -26,12 +26,13 @@ RESPONSES = [
 CASES = [(p, r) for p in PROMPTS for r in RESPONSES]
 
 
-def _check_parity(model, tok, name, include_end_of_turn=(True,), atol=FP32_SOFTMAX_ATOL, **scorer_kw):
+def _check_parity(model, tok, name, end_of_turn=(True,), atol=FP32_SOFTMAX_ATOL, **scorer_kw):
     """Scorer and naive reference on the same float64 weights (reference.FP32_SOFTMAX_ATOL says why), for each
-    include_end_of_turn setting given (one float64 copy and one reference forward per example serve them all)."""
+    include_end_of_turn setting in `end_of_turn` (one float64 copy and one reference forward per example serve
+    them all)."""
     model, forwards = float64_copy(model), {}
     prompts, responses = [c[0] for c in CASES], [c[1] for c in CASES]
-    for eot in include_end_of_turn:
+    for eot in end_of_turn:
         res = LogProbScorer(model, tok, include_end_of_turn=eot, **scorer_kw).score(prompts, responses,
                                                                                     return_tokens=True)
         for i, (p, r) in enumerate(CASES):
