@@ -21,7 +21,7 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
-# file -> unit of work (a file not named here is a unit of its own), in the order the units are handed out
+# file -> unit of work (a file not named here is a unit of its own); FIRST: the units handed out before the rest
 UNITS = {"tests/test_notebook_runs.py": "dry-run stand-ins", "tests/test_dryrun.py": "dry-run stand-ins"}
 FIRST = ("dry-run stand-ins", "notebooks")
 

@@ -84,7 +84,7 @@ def prepare_command(_args) -> None:
             todo.append(name)
     # transformers reads a GGUF's metadata in pure Python, three times per model (~17 s each for Gemma's 262k-token
     # vocabulary): one process per model (on 2 cores set-up takes the time of Gemma alone)
-    workers = min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    workers = min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(_timed_prepare, todo))
