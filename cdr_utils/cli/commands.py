@@ -78,8 +78,8 @@ def prepare_command(_args) -> None:
             print(f"[prepare] {name}: skipped (CDR_GEMMA=0, Gemma Terms of Use declined)")
         elif importlib.util.find_spec(module) is None:
             print(f"[prepare] {name}: package {pip_name} not installed, skipped")
-        elif prepared_model(name):
-            print(f"[prepare] {name} ({licence}): {prepared_model(name)} (ready)")
+        elif ready := prepared_model(name):
+            print(f"[prepare] {name} ({licence}): {ready} (ready)")
         else:
             todo.append(name)
     # transformers reads a GGUF's metadata in pure Python, three times per model (~17 s each for Gemma's 262k-token
